@@ -1,0 +1,46 @@
+"""requests-managed: a drop-in ``requests.Session`` that manages its connections.
+
+Mandatory timeouts with a total deadline, bounded pools, a keep-alive policy
+that says why every connection closed, and guaranteed closing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._limits import PoolLimits
+from ._policy import CloseReason, Decision, KeepAlivePolicy
+from ._session import ManagedSession
+from ._stats import ConnectionEvent, ConnectionListener, EventKind, HostStats, PoolStats
+from ._timeouts import Timeout
+from .exceptions import (
+    ConnectionLeakWarning,
+    DeadlineExceeded,
+    InvalidTimeout,
+    PoolTimeout,
+    SessionClosed,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CloseReason",
+    "ConnectionEvent",
+    "ConnectionLeakWarning",
+    "ConnectionListener",
+    "DeadlineExceeded",
+    "Decision",
+    "EventKind",
+    "HostStats",
+    "InvalidTimeout",
+    "KeepAlivePolicy",
+    "ManagedSession",
+    "PoolLimits",
+    "PoolStats",
+    "PoolTimeout",
+    "SessionClosed",
+    "Timeout",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,126 @@
+"""``ManagedAdapter``: an ``HTTPAdapter`` wired to managed pools and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+from requests.exceptions import RequestException
+from urllib3.util.retry import Retry
+
+from . import _pool
+from ._deadline import Deadline
+from ._limits import PoolLimits
+from ._policy import KeepAlivePolicy
+from ._stats import PoolStats
+from ._timeouts import Timeout
+from .exceptions import DeadlineExceeded, PoolTimeout
+
+__all__ = ["ManagedAdapter"]
+
+RetriesType = Retry | int | None
+
+
+class ManagedAdapter(HTTPAdapter):
+    """The transport of a ``ManagedSession``; mounted for ``http://`` and ``https://``.
+
+    It keeps ``HTTPAdapter``'s contract (``send`` takes the same arguments and
+    returns the same ``Response``; ``responses`` and OpenTelemetry wrap it
+    unchanged) and adds, around ``super().send()``: the default timeout and
+    total deadline when called outside a ``ManagedSession``, and the
+    translation of pool and deadline failures into requests exceptions.
+    """
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "_rm_limits", "_rm_policy", "_rm_timeout"]
+
+    def __init__(
+        self,
+        *,
+        limits: PoolLimits | None = None,
+        policy: KeepAlivePolicy | None = None,
+        timeout: Timeout | None = None,
+        retries: RetriesType = None,
+    ) -> None:
+        self._rm_limits = limits if limits is not None else PoolLimits()
+        self._rm_policy = policy if policy is not None else KeepAlivePolicy()
+        self._rm_timeout = timeout if timeout is not None else Timeout()
+        super().__init__(
+            max_retries=Retry(0, read=False) if retries is None else retries,
+        )
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        # Keeps HTTPAdapter's contract (sets self.poolmanager from the same
+        # arguments); ``maxsize``/``block`` are superseded by PoolLimits, which
+        # the shared ConnectionManager enforces across all pools.
+        self._rm_manager = _pool.ConnectionManager(self._rm_limits, self._rm_policy)
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _pool.ManagedPoolManager(
+            self._rm_manager,
+            num_pools=max(connections, 100),
+            maxsize=1,
+            block=False,
+            **pool_kwargs,
+        )
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
+        context = _pool.context
+        deadline = context.deadline
+        owned = deadline is None
+        if owned:
+            # Called directly (not through ManagedSession.send): apply our
+            # defaults here so the adapter is never without a timeout.
+            coerced = Timeout.coerce(timeout, self._rm_timeout)
+            deadline = Deadline(coerced.total)
+            context.deadline, context.timeout = deadline, coerced
+            timeout = (coerced.connect, coerced.read)
+        assert deadline is not None
+        try:
+            return super().send(
+                request,
+                stream=stream,
+                timeout=timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+        except _pool.PoolWaitTimeout as exc:
+            raise PoolTimeout(str(exc.args[-1]), request=request) from exc
+        except _pool.DeadlinePassed as exc:
+            raise _deadline_error(deadline, request) from exc
+        except RequestException as exc:
+            if deadline.passed() and not isinstance(exc, DeadlineExceeded):
+                raise _deadline_error(deadline, request) from exc
+            raise
+        finally:
+            if owned:
+                context.deadline = context.timeout = None
+
+    def close(self) -> None:
+        self._rm_manager.close()
+        super().close()
+
+    def pool_stats(self) -> PoolStats:
+        """A snapshot of this adapter's connections (see ``ManagedSession``)."""
+        return self._rm_manager.stats()
+
+
+def _deadline_error(deadline: Deadline, request: PreparedRequest) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"total deadline of {deadline.total!r} s passed before the response "
+        f"to {request.method} {request.url} was complete",
+        request=request,
+    )

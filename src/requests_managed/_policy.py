@@ -1,0 +1,303 @@
+"""Keep-alive policy: pure decisions from plain facts to keep-or-close.
+
+Nothing here reads a clock or touches a socket. The pool gathers the facts
+(:class:`ConnectionFacts`, :class:`ExchangeFacts`), passes an explicit ``now``
+(a ``time.monotonic()`` reading) and acts on the :class:`Decision`. Two
+decisions are made per use of a connection:
+
+* :func:`decide_checkout` when an idle connection is taken from the pool: may it
+  still be used, or has it aged out while idle?
+* :func:`decide_release` when a response is done with it: may it go back?
+
+Background, RFC 9112 section 9 (connection management):
+
+* HTTP/1.1 connections are persistent unless either side sends
+  ``Connection: close`` (9.3); an HTTP/1.0 response is persistent only with
+  ``Connection: keep-alive`` (9.3, Appendix C.2.2). ``http.client`` computes
+  both as ``will_close``; we take it as a fact.
+* A server may close an idle connection at any time (9.5). The one thing a
+  client can do is not reuse a connection the server is about to close: the
+  (non-standard but widespread) ``Keep-Alive: timeout=N, max=M`` header says
+  when that is, so we retire a connection ``keep_alive_margin`` seconds before
+  ``N`` and after ``M`` requests.
+* A connection is reusable only if the previous response was read to its end
+  (9.3: message framing). Unread bytes must be drained or the connection
+  closed; draining is worth it only for a small known remainder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+
+__all__ = [
+    "CloseReason",
+    "ConnectionFacts",
+    "Decision",
+    "ExchangeFacts",
+    "KeepAlivePolicy",
+    "decide_checkout",
+    "decide_release",
+    "parse_keep_alive",
+    "should_drain",
+]
+
+
+class CloseReason(enum.Enum):
+    """Why a connection was closed instead of kept for reuse."""
+
+    #: Idle longer than ``KeepAlivePolicy.idle_timeout``.
+    IDLE_EXPIRED = "idle-expired"
+    #: Older than ``KeepAlivePolicy.max_age``.
+    MAX_AGE = "max-age"
+    #: Served ``KeepAlivePolicy.max_requests`` requests.
+    MAX_REQUESTS = "max-requests"
+    #: Idle close to the server's ``Keep-Alive: timeout=N``.
+    SERVER_KEEP_ALIVE_TIMEOUT = "server-keep-alive-timeout"
+    #: Served the server's ``Keep-Alive: max=M`` requests.
+    SERVER_KEEP_ALIVE_MAX = "server-keep-alive-max"
+    #: The server said ``Connection: close`` (or HTTP/1.0 without keep-alive),
+    #: or had already closed the idle connection when it was checked out.
+    SERVER_CLOSE = "server-close"
+    #: The response was closed with more than ``drain_limit`` bytes unread, or
+    #: with a body whose end cannot be known.
+    UNREAD_BODY = "unread-body"
+    #: An exception interrupted the exchange.
+    ERROR = "error"
+    #: The request's total deadline passed while it held the connection.
+    DEADLINE = "deadline"
+    #: More idle connections than ``PoolLimits.max_idle_per_host``.
+    POOL_OVERFLOW = "pool-overflow"
+    #: The session (or its adapter) was closed.
+    SESSION_CLOSED = "session-closed"
+    #: Inherited across ``os.fork()``; closed in the child only.
+    FORK = "fork"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """Keep the connection, or close it for ``reason`` (``None`` when kept)."""
+
+    keep: bool
+    reason: CloseReason | None = None
+
+
+KEEP = Decision(True)
+
+
+def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or math.isinf(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(
+            f"{name} must be a {kind}, finite number of seconds or None, "
+            f"got {value!r}"
+        )
+
+
+def _int(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KeepAlivePolicy:
+    """When a pooled connection is kept for reuse and when it is closed.
+
+    Args:
+        idle_timeout: Close a connection idle this many seconds. ``None``:
+            never for idleness alone.
+        max_age: Close a connection this many seconds after it was opened
+            (spreads load after DNS or server changes). ``None``: no limit.
+        max_requests: Close a connection after this many requests. ``None``:
+            no limit.
+        honor_server_keep_alive: Obey the server's ``Keep-Alive: timeout=N,
+            max=M`` response header.
+        keep_alive_margin: Retire an idle connection this many seconds before
+            the server's announced ``timeout=N``, so a request is never sent
+            on a connection the server is closing.
+        drain_limit: A response closed with at most this many body bytes
+            unread is read to its end so its connection can be reused; with
+            more, the connection is closed (``unread-body``).
+
+    Raises:
+        ValueError: a field is out of range; the message names it.
+    """
+
+    idle_timeout: float | None = 30.0
+    max_age: float | None = None
+    max_requests: int | None = None
+    honor_server_keep_alive: bool = True
+    keep_alive_margin: float = 1.0
+    drain_limit: int = 65536
+
+    def __post_init__(self) -> None:
+        _seconds("idle_timeout", self.idle_timeout)
+        _seconds("max_age", self.max_age)
+        _int("max_requests", self.max_requests, minimum=1, allow_none=True)
+        if not isinstance(self.honor_server_keep_alive, bool):
+            raise TypeError(
+                "honor_server_keep_alive must be a bool, "
+                f"got {self.honor_server_keep_alive!r}"
+            )
+        if self.keep_alive_margin is None:
+            raise ValueError("keep_alive_margin must be a number >= 0, got None")
+        _seconds("keep_alive_margin", self.keep_alive_margin, allow_zero=True)
+        _int("drain_limit", self.drain_limit, minimum=0, allow_none=False)
+        for name in ("idle_timeout", "max_age", "keep_alive_margin"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    """What is known about one connection between uses.
+
+    Times are ``time.monotonic()`` readings.
+    """
+
+    created: float
+    last_used: float
+    requests: int
+    server_idle_timeout: float | None = None
+    server_max_requests: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExchangeFacts:
+    """How the last exchange on a connection ended.
+
+    Args:
+        will_close: The server asked to close (``Connection: close``, or an
+            HTTP/1.0 response without keep-alive), or the socket is gone.
+        complete: The response body was read to its end.
+        unread: Body bytes known to be left unread; ``None`` when unknown
+            (chunked, or delimited by the connection closing).
+        framed: The body's end is knowable (Content-Length or chunked).
+        error: An exception interrupted the exchange.
+        deadline: The request's total deadline passed.
+    """
+
+    will_close: bool = False
+    complete: bool = True
+    unread: int | None = 0
+    framed: bool = True
+    error: bool = False
+    deadline: bool = False
+
+
+def _retire(
+    policy: KeepAlivePolicy, conn: ConnectionFacts, now: float
+) -> CloseReason | None:
+    """Limits that hold whether the connection is being taken or given back."""
+    if policy.max_age is not None and now - conn.created >= policy.max_age:
+        return CloseReason.MAX_AGE
+    if policy.max_requests is not None and conn.requests >= policy.max_requests:
+        return CloseReason.MAX_REQUESTS
+    if (
+        policy.honor_server_keep_alive
+        and conn.server_max_requests is not None
+        and conn.requests >= conn.server_max_requests
+    ):
+        return CloseReason.SERVER_KEEP_ALIVE_MAX
+    return None
+
+
+def decide_checkout(
+    policy: KeepAlivePolicy, conn: ConnectionFacts, now: float
+) -> Decision:
+    """May an idle connection be used for another request at ``now``?"""
+    idle = now - conn.last_used
+    if policy.idle_timeout is not None and idle >= policy.idle_timeout:
+        return Decision(False, CloseReason.IDLE_EXPIRED)
+    if (
+        policy.honor_server_keep_alive
+        and conn.server_idle_timeout is not None
+        and idle >= conn.server_idle_timeout - policy.keep_alive_margin
+    ):
+        return Decision(False, CloseReason.SERVER_KEEP_ALIVE_TIMEOUT)
+    reason = _retire(policy, conn, now)
+    return KEEP if reason is None else Decision(False, reason)
+
+
+def decide_release(
+    policy: KeepAlivePolicy,
+    conn: ConnectionFacts,
+    exchange: ExchangeFacts,
+    now: float,
+) -> Decision:
+    """May a connection go back to the pool after ``exchange``?
+
+    ``conn.requests`` already counts the exchange that just ended. A response
+    left unread is kept only when the rest of its body is small enough to
+    drain (:func:`should_drain`); the pool reports ``complete=True`` once it
+    has drained it.
+    """
+    if exchange.deadline:
+        return Decision(False, CloseReason.DEADLINE)
+    if exchange.error:
+        return Decision(False, CloseReason.ERROR)
+    if exchange.will_close:
+        return Decision(False, CloseReason.SERVER_CLOSE)
+    if not exchange.complete:
+        return Decision(False, CloseReason.UNREAD_BODY)
+    reason = _retire(policy, conn, now)
+    return KEEP if reason is None else Decision(False, reason)
+
+
+def should_drain(policy: KeepAlivePolicy, exchange: ExchangeFacts) -> bool:
+    """Is reading the rest of an unfinished body worth keeping its connection?
+
+    With a known remainder, drain when it fits in ``drain_limit``; with a
+    chunked body (framed, remainder unknown), try up to ``drain_limit`` bytes.
+    A body delimited by the connection closing can never be reused.
+    """
+    if exchange.will_close or exchange.error or exchange.deadline:
+        return False
+    if not exchange.framed or policy.drain_limit == 0:
+        return False
+    return exchange.unread is None or exchange.unread <= policy.drain_limit
+
+
+def parse_keep_alive(value: str | None) -> tuple[float | None, int | None]:
+    """Parse a ``Keep-Alive: timeout=N, max=M`` header into ``(N, M)``.
+
+    Unknown parameters and malformed values are ignored (the header is
+    advisory); ``None`` stands for "not given".
+
+    >>> parse_keep_alive("timeout=5, max=100")
+    (5.0, 100)
+    """
+    timeout: float | None = None
+    maximum: int | None = None
+    if not value:
+        return timeout, maximum
+    for part in value.split(","):
+        name, _, raw = part.partition("=")
+        name = name.strip().lower()
+        raw = raw.strip().strip('"')
+        try:
+            if name == "timeout":
+                seconds = float(raw)
+                if math.isfinite(seconds) and seconds >= 0:
+                    timeout = seconds
+            elif name == "max":
+                count = int(raw)
+                if count >= 0:
+                    maximum = count
+        except ValueError:
+            continue
+    return timeout, maximum

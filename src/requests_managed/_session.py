@@ -1,0 +1,195 @@
+"""``ManagedSession``: a ``requests.Session`` with defaults and a lifecycle."""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import requests
+from requests import PreparedRequest, Response
+from requests.adapters import BaseAdapter
+
+from . import _leaks, _pool
+from ._adapter import ManagedAdapter, RetriesType
+from ._deadline import Deadline
+from ._limits import PoolLimits
+from ._policy import KeepAlivePolicy
+from ._stats import ConnectionListener, PoolStats
+from ._timeouts import Timeout, TimeoutTypes
+from .exceptions import DeadlineExceeded, SessionClosed
+
+__all__ = ["ManagedSession"]
+
+_ATTRS = ["_rm_timeout", "_rm_limits", "_rm_policy", "_rm_retries"]
+
+
+class ManagedSession(requests.Session):
+    """A ``requests.Session`` that always times out, bounds its pools and closes.
+
+    Args:
+        timeout: The default for every request: a ``Timeout``, a number
+            (connect and read), a ``(connect, read)`` tuple, or ``None`` for
+            ``Timeout()`` (connect 5 s, read 30 s, total 300 s). A request's
+            own ``timeout=`` replaces it; ``timeout=None`` on a request means
+            this default.
+        limits: Pool sizes and bounds (``PoolLimits()`` when omitted).
+        policy: When connections are kept or closed (``KeepAlivePolicy()``).
+        retries: urllib3 ``Retry`` or an int for the managed adapter; by
+            default no retries beyond the one safe replay of an idempotent
+            request whose reused connection turned out to be closed.
+
+    Raises:
+        InvalidTimeout: ``timeout`` is not a valid timeout.
+        ValueError, TypeError: ``limits`` or ``policy`` is of the wrong type.
+
+    Example:
+        >>> with ManagedSession(timeout=Timeout(connect=3, read=10, total=60)) as s:
+        ...     r = s.get("https://example.invalid/")  # doctest: +SKIP
+    """
+
+    __attrs__ = [*requests.Session.__attrs__, *_ATTRS]
+
+    def __init__(
+        self,
+        *,
+        timeout: TimeoutTypes = None,
+        limits: PoolLimits | None = None,
+        policy: KeepAlivePolicy | None = None,
+        retries: RetriesType = None,
+    ) -> None:
+        super().__init__()
+        if limits is not None and not isinstance(limits, PoolLimits):
+            raise TypeError(f"limits must be a PoolLimits or None, got {limits!r}")
+        if policy is not None and not isinstance(policy, KeepAlivePolicy):
+            raise TypeError(
+                f"policy must be a KeepAlivePolicy or None, got {policy!r}"
+            )
+        self._rm_timeout = Timeout.coerce(timeout)
+        self._rm_limits = limits if limits is not None else PoolLimits()
+        self._rm_policy = policy if policy is not None else KeepAlivePolicy()
+        self._rm_retries = retries
+        self._rm_start(str(_leaks.call_site()))
+
+    def _rm_start(self, created_at: str) -> None:
+        """Mount the managed adapter and arm the finalizer (also after unpickling)."""
+        adapter = ManagedAdapter(
+            limits=self._rm_limits,
+            policy=self._rm_policy,
+            timeout=self._rm_timeout,
+            retries=self._rm_retries,
+        )
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+        self._rm_adapter = adapter
+        self._rm_closed = False
+        self._rm_finalizer = weakref.finalize(
+            self, _close_unclosed, self.adapters, created_at
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for attr, value in state.items():
+            setattr(self, attr, value)
+        adapters = self.adapters
+        self._rm_start("<unpickled>")
+        # Keep adapters the user mounted (unpickled with the session).
+        for prefix, adapter in adapters.items():
+            if not isinstance(adapter, ManagedAdapter):
+                self.mount(prefix, adapter)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._rm_closed else "open"
+        return f"<ManagedSession {state} timeout={self._rm_timeout!r}>"
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        """Send a ``PreparedRequest`` with the session's timeout and deadline.
+
+        Same contract as ``requests.Session.send``; ``timeout=None`` (or no
+        ``timeout``) means the session default. Redirects followed by this
+        call share its deadline.
+
+        Raises:
+            SessionClosed: the session was closed.
+            InvalidTimeout: ``timeout`` is not a valid timeout.
+            DeadlineExceeded: the total deadline passed.
+        """
+        if self._rm_closed:
+            raise SessionClosed(
+                f"{self!r} is closed; create a new session", request=request
+            )
+        context = _pool.context
+        outer = context.deadline
+        if outer is None:
+            timeout = Timeout.coerce(kwargs.get("timeout"), self._rm_timeout)
+            deadline = Deadline(timeout.total)
+            context.deadline, context.timeout = deadline, timeout
+        else:  # a redirect hop (or a hook) inside an outer send: share it
+            deadline = outer
+            timeout = context.timeout or self._rm_timeout
+        # Every adapter, ours or one mounted by the user (requests-mock...),
+        # receives an explicit (connect, read) bound within the deadline.
+        left = deadline.remaining()
+        kwargs["timeout"] = (_bound(timeout.connect, left), _bound(timeout.read, left))
+        try:
+            response = super().send(request, **kwargs)
+        except DeadlineExceeded:
+            raise
+        except requests.RequestException as exc:
+            if deadline.passed():
+                raise DeadlineExceeded(
+                    f"total deadline of {deadline.total!r} s passed before the "
+                    f"response to {request.method} {request.url} was complete",
+                    request=request,
+                ) from exc
+            raise
+        finally:
+            if outer is None:
+                context.deadline = context.timeout = None
+        if kwargs.get("stream"):
+            _leaks.track(response.raw)
+        return response
+
+    def close(self) -> None:
+        """Close every idle connection now and each in-use one on release.
+
+        Idempotent. Afterwards every request raises ``SessionClosed``.
+        """
+        if self._rm_closed:
+            return
+        self._rm_closed = True
+        self._rm_finalizer.detach()
+        super().close()
+
+    def pool_stats(self) -> PoolStats:
+        """An immutable snapshot of this session's connections, per host and total."""
+        return self._rm_adapter.pool_stats()
+
+    def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every connection opened, reused or closed.
+
+        Returns a function that unsubscribes it. With no listener subscribed,
+        no event object is ever built.
+        """
+        return self._rm_adapter._rm_manager.subscribe(listener)
+
+
+def _bound(phase: float | None, left: float | None) -> float | None:
+    if left is None:
+        return phase
+    if phase is None:
+        return left
+    return min(phase, left)
+
+
+def _close_unclosed(
+    adapters: MutableMapping[str, BaseAdapter], created_at: str
+) -> None:
+    for adapter in list(adapters.values()):
+        adapter.close()
+    warnings.warn(
+        f"unclosed ManagedSession created at {created_at}; its connections "
+        "were closed. Use `with ManagedSession() as s:` or call s.close().",
+        ResourceWarning,
+        stacklevel=2,
+    )

@@ -1,0 +1,180 @@
+"""Pool statistics snapshots and connection lifecycle events."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Protocol
+
+from ._policy import CloseReason
+
+__all__ = [
+    "ConnectionEvent",
+    "ConnectionListener",
+    "EventKind",
+    "HostStats",
+    "PoolStats",
+]
+
+#: ``(scheme, host, port)``: connections to one origin, whatever their TLS
+#: settings, count against the same per-host limits.
+HostKey = tuple[str, str, int]
+
+
+class EventKind(enum.Enum):
+    """What happened to a connection."""
+
+    OPENED = "opened"
+    REUSED = "reused"
+    CLOSED = "closed"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    """One step in a connection's life, as delivered to listeners.
+
+    Attributes:
+        kind: opened, reused or closed.
+        scheme, host, port: the origin.
+        connection_id: unique within the process, stable for the connection.
+        requests: requests the connection had served at the event.
+        reason: why it closed (``None`` unless ``kind`` is ``CLOSED``).
+    """
+
+    kind: EventKind
+    scheme: str
+    host: str
+    port: int
+    connection_id: int
+    requests: int
+    reason: CloseReason | None = None
+
+
+class ConnectionListener(Protocol):
+    """A callable receiving :class:`ConnectionEvent` records.
+
+    Called synchronously on the thread that caused the event, never while a
+    pool lock is held; keep it quick. Exceptions it raises are logged and
+    dropped, never raised into the request.
+    """
+
+    def __call__(self, event: ConnectionEvent, /) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostStats:
+    """Connection counts for one origin, or totals over all of them.
+
+    Attributes:
+        open: connections open now (``idle + in_use``).
+        idle: open connections waiting in the pool.
+        in_use: connections serving a request (or a response being read).
+        opened: connections opened so far.
+        requests: requests sent so far.
+        reuses: requests sent on a connection that had served one before.
+        waits: times a caller waited at ``max_per_host``/``max_total``.
+        pool_timeouts: waits that ended in ``PoolTimeout``.
+        closed: connections closed so far, by reason.
+    """
+
+    open: int = 0
+    idle: int = 0
+    in_use: int = 0
+    opened: int = 0
+    requests: int = 0
+    reuses: int = 0
+    waits: int = 0
+    pool_timeouts: int = 0
+    closed: Mapping[CloseReason, int] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @property
+    def closed_total(self) -> int:
+        """All closes, whatever the reason."""
+        return sum(self.closed.values())
+
+    @property
+    def reuse_ratio(self) -> float:
+        """Share of requests that reused a connection (0.0 with no requests)."""
+        return self.reuses / self.requests if self.requests else 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PoolStats:
+    """An immutable snapshot of a session's pools (``session.pool_stats()``).
+
+    Attributes:
+        hosts: per ``(scheme, host, port)``.
+        total: the sum over all hosts.
+    """
+
+    hosts: Mapping[HostKey, HostStats]
+    total: HostStats
+
+    def for_url(self, url: str) -> HostStats:
+        """The stats of the origin of ``url`` (zeros if it was never used)."""
+        from urllib3.util import parse_url
+
+        parsed = parse_url(url)
+        scheme = (parsed.scheme or "http").lower()
+        port = parsed.port or (443 if scheme == "https" else 80)
+        return self.hosts.get((scheme, (parsed.host or "").lower(), port), HostStats())
+
+
+class Counters:
+    """Mutable per-host counters, changed only under the pool manager's lock."""
+
+    __slots__ = (
+        "closed",
+        "idle",
+        "in_use",
+        "opened",
+        "pool_timeouts",
+        "requests",
+        "reuses",
+        "waits",
+    )
+
+    def __init__(self) -> None:
+        self.idle = 0
+        self.in_use = 0
+        self.opened = 0
+        self.requests = 0
+        self.reuses = 0
+        self.waits = 0
+        self.pool_timeouts = 0
+        self.closed: dict[CloseReason, int] = {}
+
+    def snapshot(self) -> HostStats:
+        return HostStats(
+            open=self.idle + self.in_use,
+            idle=self.idle,
+            in_use=self.in_use,
+            opened=self.opened,
+            requests=self.requests,
+            reuses=self.reuses,
+            waits=self.waits,
+            pool_timeouts=self.pool_timeouts,
+            closed=MappingProxyType(dict(self.closed)),
+        )
+
+
+def summarize(counters: Mapping[HostKey, Counters]) -> PoolStats:
+    """Build the immutable snapshot (call under the lock guarding ``counters``)."""
+    hosts = {key: c.snapshot() for key, c in counters.items()}
+    closed: dict[CloseReason, int] = {}
+    for stats in hosts.values():
+        for reason, n in stats.closed.items():
+            closed[reason] = closed.get(reason, 0) + n
+    fields = ("idle", "in_use", "opened", "requests", "reuses", "waits")
+    sums = {f: sum(getattr(s, f) for s in hosts.values()) for f in fields}
+    total = HostStats(
+        open=sums["idle"] + sums["in_use"],
+        pool_timeouts=sum(s.pool_timeouts for s in hosts.values()),
+        closed=MappingProxyType(closed),
+        **sums,
+    )
+    return PoolStats(hosts=MappingProxyType(hosts), total=total)

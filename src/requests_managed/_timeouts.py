@@ -1,0 +1,146 @@
+"""The ``Timeout`` value type and the one place user timeout values are coerced."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Union
+
+import urllib3
+
+from .exceptions import InvalidTimeout
+
+__all__ = ["Timeout", "TimeoutTypes"]
+
+#: Everything a ``timeout=`` argument accepts: what requests accepts, plus ours.
+TimeoutTypes = Union[
+    "Timeout", float, int, tuple[Any, Any], urllib3.Timeout, None
+]
+
+_ACCEPTED = (
+    "a positive number, a (connect, read) tuple, a requests_managed.Timeout, "
+    "a urllib3.Timeout, or None for the session default"
+)
+
+
+def _phase(name: str, value: object) -> float | None:
+    """Validate one phase: a positive, finite number of seconds, or None."""
+    if value is None:
+        return None
+    # bool is an int; True seconds is never what anyone meant.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidTimeout(
+            f"{name} timeout must be an int, float or None, got {value!r}"
+        )
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds <= 0:
+        raise InvalidTimeout(
+            f"{name} timeout must be a positive, finite number of seconds "
+            f"or None, got {value!r}"
+        )
+    return seconds
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Timeout:
+    """How long a request may take, per phase and in total (seconds).
+
+    Args:
+        connect: Bound on establishing the TCP (and TLS) connection.
+        read: Bound on each wait for data from the server. A server that sends
+            one byte just before each read timeout resets it every time; that
+            is what ``total`` is for.
+        total: Wall-clock bound on the whole exchange: connecting, sending,
+            waiting and reading the body. For ``stream=True`` it runs until the
+            body is consumed or the response is closed.
+
+    ``None`` makes a phase unbounded; it must be asked for by name, e.g.
+    ``Timeout(read=None, total=None)``. DNS resolution (``getaddrinfo``) cannot
+    be interrupted by any of these.
+
+    Raises:
+        InvalidTimeout: a phase is not a positive, finite number or None.
+
+    Example:
+        >>> Timeout(connect=3, read=10)
+        Timeout(connect=3.0, read=10.0, total=300.0)
+    """
+
+    connect: float | None = 5.0
+    read: float | None = 30.0
+    total: float | None = 300.0
+
+    def __post_init__(self) -> None:
+        # Normalise where the value enters, so only floats live inside.
+        object.__setattr__(self, "connect", _phase("connect", self.connect))
+        object.__setattr__(self, "read", _phase("read", self.read))
+        object.__setattr__(self, "total", _phase("total", self.total))
+
+    def __repr__(self) -> str:
+        return (
+            f"Timeout(connect={self.connect!r}, read={self.read!r}, "
+            f"total={self.total!r})"
+        )
+
+    @classmethod
+    def coerce(cls, value: object, default: Timeout | None = None) -> Timeout:
+        """Turn anything a user passes as ``timeout=`` into a ``Timeout``.
+
+        Args:
+            value: A number (connect and read), a ``(connect, read)`` tuple, a
+                ``Timeout``, a ``urllib3.Timeout`` (its phases taken as given),
+                or ``None`` for ``default``.
+            default: What ``None`` means and where an unspecified ``total``
+                comes from; ``Timeout()`` when not given.
+
+        Raises:
+            InvalidTimeout: the value is none of the accepted forms.
+        """
+        if isinstance(value, Timeout):
+            return value
+        base = default if default is not None else _DEFAULT
+        if value is None:
+            return base
+        if isinstance(value, tuple):
+            if len(value) != 2:
+                raise InvalidTimeout(
+                    f"Invalid timeout {value!r}. Pass a (connect, read) timeout "
+                    f"tuple, or a single float to set both timeouts to the same "
+                    f"value; accepted: {_ACCEPTED}"
+                )
+            connect, read = value
+            return cls(connect=connect, read=read, total=base.total)
+        if isinstance(value, urllib3.Timeout):
+            return cls._from_urllib3(value, base)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidTimeout(
+                f"timeout must be an int, float or None, got {value!r}; "
+                f"accepted: {_ACCEPTED}"
+            )
+        return cls(connect=value, read=value, total=base.total)
+
+    @classmethod
+    def _from_urllib3(cls, value: urllib3.Timeout, base: Timeout) -> Timeout:
+        # urllib3 marks "not given" with a sentinel; an explicit None is an
+        # explicit request for an unbounded phase (requests' own tests use it).
+        sentinel = urllib3.Timeout.DEFAULT_TIMEOUT
+        connect = value._connect
+        read = value._read
+        return cls(
+            connect=base.connect if connect is sentinel else connect,
+            read=base.read if read is sentinel else read,
+            # urllib3's total only spans connect + first read; ours is the
+            # whole exchange, so keep the session's unless it is tighter.
+            total=_min(value.total, base.total),
+        )
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+_DEFAULT = Timeout()

@@ -1,0 +1,83 @@
+"""Exceptions and warnings raised by requests-managed.
+
+Every class subclasses the ``requests.exceptions`` class a user already catches,
+so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
+``except`` clause::
+
+    requests.exceptions.RequestException (an OSError)
+    ├── SessionClosed ........ a request on a closed session; never retry on it
+    ├── InvalidTimeout ....... also a ValueError; a bad ``timeout=`` value
+    └── requests.exceptions.Timeout
+        ├── PoolTimeout ...... no connection became free within the wait bound;
+        │                      safe to retry (nothing was sent)
+        └── DeadlineExceeded . also a requests.exceptions.ConnectionError;
+                               the total deadline passed (connecting, sending,
+                               waiting or reading the body). Retry only if the
+                               request is idempotent.
+
+    ResourceWarning
+    └── ConnectionLeakWarning  a response was garbage-collected unclosed
+
+A plain connect or read timeout is still requests' own ``ConnectTimeout`` or
+``ReadTimeout``: only the total deadline is new.
+"""
+
+from __future__ import annotations
+
+from requests.exceptions import ConnectionError as _RequestsConnectionError
+from requests.exceptions import RequestException
+from requests.exceptions import Timeout as _RequestsTimeout
+
+__all__ = [
+    "ConnectionLeakWarning",
+    "DeadlineExceeded",
+    "InvalidTimeout",
+    "PoolTimeout",
+    "SessionClosed",
+]
+
+
+class InvalidTimeout(RequestException, ValueError):
+    """A ``timeout=`` value that is not a valid timeout.
+
+    Raised where the value enters (``ManagedSession(timeout=...)``, a request's
+    ``timeout=``, ``Timeout(...)``); the message names the value and the forms
+    that are accepted. Fix the value; retrying cannot help.
+    """
+
+
+class SessionClosed(RequestException):
+    """A request was made on a ``ManagedSession`` after ``close()``.
+
+    Nothing was sent. Create a new session instead of retrying.
+    """
+
+
+class PoolTimeout(_RequestsTimeout):
+    """No connection became free within the pool's wait bound.
+
+    Raised when ``PoolLimits.max_per_host`` or ``max_total`` is reached and no
+    connection was released within ``wait_timeout`` (else the connect timeout).
+    Nothing was sent, so a retry is safe.
+    """
+
+
+class DeadlineExceeded(_RequestsConnectionError, _RequestsTimeout):
+    """The request's total deadline (``Timeout.total``) passed.
+
+    The deadline covers connecting, sending, waiting for the response and
+    reading its body (for ``stream=True``, until the body is consumed or the
+    response closed). The connection is closed, never reused. It is also a
+    ``requests.exceptions.ConnectionError`` because requests reports a timeout
+    while reading a body as one. The server may have acted on the request:
+    retry only idempotent requests.
+    """
+
+
+class ConnectionLeakWarning(ResourceWarning):
+    """A response holding a connection was garbage-collected without being closed.
+
+    The message names the file and line of the call that made the request. The
+    connection is closed, not returned to the pool. Use ``with s.get(...,
+    stream=True) as r:`` or call ``r.close()``.
+    """
