@@ -33,7 +33,12 @@ class ManagedAdapter(HTTPAdapter):
     translation of pool and deadline failures into requests exceptions.
     """
 
-    __attrs__ = [*HTTPAdapter.__attrs__, "_rm_limits", "_rm_policy", "_rm_timeout"]
+    __attrs__ = [  # noqa: RUF012 (requests' own name and type)
+        *HTTPAdapter.__attrs__,
+        "_rm_limits",
+        "_rm_policy",
+        "_rm_timeout",
+    ]
 
     def __init__(
         self,
@@ -78,16 +83,16 @@ class ManagedAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> Response:
         context = _pool.context
-        deadline = context.deadline
-        owned = deadline is None
-        if owned:
+        outer = context.deadline
+        if outer is None:
             # Called directly (not through ManagedSession.send): apply our
             # defaults here so the adapter is never without a timeout.
             coerced = Timeout.coerce(timeout, self._rm_timeout)
             deadline = Deadline(coerced.total)
             context.deadline, context.timeout = deadline, coerced
             timeout = (coerced.connect, coerced.read)
-        assert deadline is not None
+        else:
+            deadline = outer
         try:
             return super().send(
                 request,
@@ -106,7 +111,7 @@ class ManagedAdapter(HTTPAdapter):
                 raise _deadline_error(deadline, request) from exc
             raise
         finally:
-            if owned:
+            if outer is None:
                 context.deadline = context.timeout = None
 
     def close(self) -> None:

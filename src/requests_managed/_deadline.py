@@ -16,6 +16,7 @@ heap push and a flag under one lock.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -145,10 +146,9 @@ def _abort(sock: socket.socket | None) -> None:
     """
     if sock is None or not isinstance(sock, socket.socket):
         return
-    try:
+    # OSError: already closed or never connected, so nothing is blocked on it.
+    with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or never connected: nothing is blocked on it
 
 
 _WATCHDOG = _Watchdog()

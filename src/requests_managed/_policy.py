@@ -99,8 +99,7 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
     ):
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(
-            f"{name} must be a {kind}, finite number of seconds or None, "
-            f"got {value!r}"
+            f"{name} must be a {kind}, finite number of seconds or None, got {value!r}"
         )
 
 

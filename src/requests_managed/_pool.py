@@ -15,7 +15,7 @@ two seams, ``_get_conn`` (check-out) and ``_put_conn`` (release), with one
 
 Decisions are made under the lock; sockets are closed and listeners called
 outside it. A connection's states are ``IN_USE -> IDLE -> IN_USE ... ->
-CLOSED``; the only place a close is counted is :meth:`ManagedConnectionMixin.close`,
+CLOSED``; the only place a close is counted is :meth:`ManagedHTTPConnection.close`,
 whoever calls it (us, urllib3 after an error, or a response being closed).
 """
 
@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Callable
 from http.client import HTTPException
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -99,12 +99,8 @@ class DeadlinePassed(EmptyPoolError):
     """Internal: the deadline passed before a connection was checked out."""
 
 
-class ManagedConnectionMixin:
+class ManagedHTTPConnection(HTTPConnection):
     """Facts about one connection, and the one place its close is counted."""
-
-    sock: Any
-    timeout: Any
-    is_closed: bool
 
     _rm_manager: ConnectionManager | None = None
     _rm_key: HostKey = ("", "", 0)
@@ -121,7 +117,7 @@ class ManagedConnectionMixin:
     _rm_deadline: Deadline | None = None
     _rm_arming: _Arming | None = None
     _rm_response: weakref.ref[HTTPResponse] | None = None
-    _rm_pool: weakref.ref[ManagedPoolMixin] | None = None
+    _rm_pool: weakref.ref[ManagedHTTPConnectionPool] | None = None
     _rm_generation = 0
     _rm_id = 0
 
@@ -131,7 +127,7 @@ class ManagedConnectionMixin:
             left = deadline.remaining()
             if left is not None and (self.timeout is None or self.timeout > left):
                 self.timeout = left
-        super().connect()  # type: ignore[misc]
+        super().connect()
         manager = self._rm_manager
         if manager is not None and not self._rm_connected:
             self._rm_connected = True
@@ -139,13 +135,13 @@ class ManagedConnectionMixin:
             self._rm_created = self._rm_last_used = now
             manager.opened(self)
 
-    def getresponse(self) -> HTTPResponse:
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
         # http.client closes the connection inside getresponse() when the
         # server announced ``Connection: close``, handing the socket to the
         # response; that close is not the end of our use of the connection.
         self._rm_in_getresponse = True
         try:
-            response: HTTPResponse = super().getresponse()  # type: ignore[misc]
+            response: HTTPResponse = super().getresponse()
         finally:
             self._rm_in_getresponse = False
         original = response._original_response
@@ -165,7 +161,7 @@ class ManagedConnectionMixin:
 
     def close(self) -> None:
         if self._rm_in_getresponse:
-            super().close()  # type: ignore[misc]
+            super().close()
             return
         reason = self._rm_close_reason
         if reason is None:
@@ -173,7 +169,7 @@ class ManagedConnectionMixin:
             expired = deadline is not None and deadline.passed()
             reason = CloseReason.DEADLINE if expired else CloseReason.ERROR
         try:
-            super().close()  # type: ignore[misc]
+            super().close()
         finally:
             manager = self._rm_manager
             if manager is not None and self._rm_state != _CLOSED:
@@ -189,11 +185,7 @@ class ManagedConnectionMixin:
         )
 
 
-class ManagedHTTPConnection(ManagedConnectionMixin, HTTPConnection):
-    """A urllib3 ``HTTPConnection`` that reports to its ``ConnectionManager``."""
-
-
-class ManagedHTTPSConnection(ManagedConnectionMixin, HTTPSConnection):
+class ManagedHTTPSConnection(ManagedHTTPConnection, HTTPSConnection):
     """A urllib3 ``HTTPSConnection`` that reports to its ``ConnectionManager``."""
 
 
@@ -243,11 +235,11 @@ class ManagedHTTPResponse(HTTPResponse):
     def close(self) -> None:
         self._rm_where = None
         conn = self._connection
-        if isinstance(conn, ManagedConnectionMixin) and not self.isclosed():
+        if isinstance(conn, ManagedHTTPConnection) and not self.isclosed():
             self._rm_drain_or_mark(conn)
         super().close()
 
-    def _rm_drain_or_mark(self, conn: ManagedConnectionMixin) -> None:
+    def _rm_drain_or_mark(self, conn: ManagedHTTPConnection) -> None:
         """Read a small rest of the body so the connection survives, else mark it.
 
         After a complete drain urllib3 has already released the connection
@@ -281,13 +273,13 @@ class ManagedHTTPResponse(HTTPResponse):
         )
 
 
-class ManagedPoolMixin:
+class ManagedHTTPConnectionPool(HTTPConnectionPool):
     """An urllib3 pool whose check-out and release go through the manager."""
 
-    ConnectionCls: Any
+    ConnectionCls = ManagedHTTPConnection
     _rm_manager: ConnectionManager
     _rm_key: HostKey
-    _rm_idle: collections.deque[ManagedConnectionMixin]
+    _rm_idle: collections.deque[ManagedHTTPConnection]
     _rm_closed = False
 
     def _get_conn(self, timeout: float | None = None) -> Any:
@@ -301,13 +293,15 @@ class ManagedPoolMixin:
 
     def close(self) -> None:
         self._rm_manager.close_pool(self)
-        super().close()  # type: ignore[misc]
+        super().close()
 
-    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def _make_request(
+        self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> Any:
         reused = conn._rm_requests > 0
         self._rm_manager.sending(conn, reused)
         try:
-            return super()._make_request(conn, method, url, *args, **kwargs)  # type: ignore[misc]
+            return super()._make_request(conn, method, url, *args, **kwargs)
         except _STALE_ERRORS:
             deadline = conn._rm_deadline
             if reused and not (deadline is not None and deadline.passed()):
@@ -329,7 +323,7 @@ class ManagedPoolMixin:
         # the method is idempotent and the body can be sent again.
         context.stale = False
         try:
-            return super().urlopen(method, url, body, headers, retries, *args, **kwargs)  # type: ignore[misc]
+            return super().urlopen(method, url, body, headers, retries, *args, **kwargs)
         except Exception:
             if not context.stale:
                 raise
@@ -341,16 +335,14 @@ class ManagedPoolMixin:
             logger.debug("retrying %s %s on a fresh connection", method, url)
             context.force_new = True
             try:
-                return super().urlopen(method, url, body, headers, retries, *args, **kwargs)  # type: ignore[misc]
+                return super().urlopen(
+                    method, url, body, headers, retries, *args, **kwargs
+                )
             finally:
                 context.force_new = False
 
 
-class ManagedHTTPConnectionPool(ManagedPoolMixin, HTTPConnectionPool):
-    ConnectionCls = ManagedHTTPConnection
-
-
-class ManagedHTTPSConnectionPool(ManagedPoolMixin, HTTPSConnectionPool):
+class ManagedHTTPSConnectionPool(ManagedHTTPConnectionPool, HTTPSConnectionPool):
     ConnectionCls = ManagedHTTPSConnection
 
 
@@ -373,7 +365,7 @@ class ManagedPoolManager(PoolManager):
         request_context: dict[str, Any] | None = None,
     ) -> HTTPConnectionPool:
         pool = super()._new_pool(scheme, host, port, request_context)
-        if isinstance(pool, ManagedPoolMixin):
+        if isinstance(pool, ManagedHTTPConnectionPool):
             self._rm_manager.adopt(pool, (scheme, host.lower(), port))
         return pool
 
@@ -389,7 +381,7 @@ class ConnectionManager:
         self.policy = policy
         self._cond = threading.Condition(threading.Lock())
         self._counters: dict[HostKey, Counters] = {}
-        self._pools: weakref.WeakSet[ManagedPoolMixin] = weakref.WeakSet()
+        self._pools: weakref.WeakSet[ManagedHTTPConnectionPool] = weakref.WeakSet()
         self._open_total = 0
         self._closed = False
         self._generation = 0
@@ -401,11 +393,13 @@ class ConnectionManager:
             idle = sum(c.idle for c in self._counters.values())
             in_use = sum(c.in_use for c in self._counters.values())
         state = "closed" if self._closed else "open"
-        return f"<ConnectionManager {state} [Connections: {in_use} in use, {idle} idle]>"
+        return (
+            f"<ConnectionManager {state} [Connections: {in_use} in use, {idle} idle]>"
+        )
 
     # -- wiring ------------------------------------------------------------
 
-    def adopt(self, pool: ManagedPoolMixin, key: HostKey) -> None:
+    def adopt(self, pool: ManagedHTTPConnectionPool, key: HostKey) -> None:
         pool._rm_manager = self
         pool._rm_key = key
         pool._rm_idle = collections.deque()
@@ -416,7 +410,7 @@ class ConnectionManager:
 
     # -- check-out -----------------------------------------------------------
 
-    def checkout(self, pool: ManagedPoolMixin, wait: float | None) -> Any:
+    def checkout(self, pool: ManagedHTTPConnectionPool, wait: float | None) -> Any:
         deadline = context.deadline
         limits = self.limits
         if wait is None:
@@ -433,12 +427,12 @@ class ConnectionManager:
         waited = False
         while True:
             if deadline is not None and deadline.passed():
-                raise DeadlinePassed(pool, "deadline passed")  # type: ignore[arg-type]
-            evicted: ManagedConnectionMixin | None = None
-            conn: ManagedConnectionMixin | None = None
+                raise DeadlinePassed(pool, "deadline passed")
+            evicted: ManagedHTTPConnection | None = None
+            conn: ManagedHTTPConnection | None = None
             with self._cond:
                 if self._closed or pool._rm_closed:
-                    raise ClosedPoolError(pool, "Pool is closed.")  # type: ignore[arg-type]
+                    raise ClosedPoolError(pool, "Pool is closed.")
                 if pool._rm_idle and not context.force_new:
                     conn = pool._rm_idle.pop()
                     conn._rm_state = _IN_USE
@@ -457,7 +451,7 @@ class ConnectionManager:
                         if left is not None and left <= 0:
                             counters.pool_timeouts += 1
                             raise PoolWaitTimeout(
-                                pool,  # type: ignore[arg-type]
+                                pool,
                                 f"no connection to {key[1]}:{key[2]} became free "
                                 f"within {wait!r} s (limits: {self.limits!r})",
                             )
@@ -497,7 +491,7 @@ class ConnectionManager:
 
     def _evict_idle(
         self, key: HostKey, counters: Counters
-    ) -> ManagedConnectionMixin | None:
+    ) -> ManagedHTTPConnection | None:
         """At a limit, free room by closing the oldest idle connection that
         holds it: another TLS configuration of the same host, or (at
         ``max_total``) any other host. Called under the lock."""
@@ -519,10 +513,10 @@ class ConnectionManager:
         return None
 
     def _new(
-        self, pool: ManagedPoolMixin, key: HostKey, deadline: Deadline | None
-    ) -> ManagedConnectionMixin:
+        self, pool: ManagedHTTPConnectionPool, key: HostKey, deadline: Deadline | None
+    ) -> ManagedHTTPConnection:
         try:
-            conn: ManagedConnectionMixin = pool._new_conn()  # type: ignore[attr-defined]
+            conn = cast(ManagedHTTPConnection, pool._new_conn())
         except BaseException:
             self._release_slot(key)
             raise
@@ -541,19 +535,19 @@ class ConnectionManager:
             self._cond.notify()
 
     @staticmethod
-    def _arm(conn: ManagedConnectionMixin, deadline: Deadline | None) -> None:
+    def _arm(conn: ManagedHTTPConnection, deadline: Deadline | None) -> None:
         conn._rm_deadline = deadline
         if deadline is not None and deadline.at is not None:
             conn._rm_arming = _deadline.arm(deadline, conn)
 
     # -- use -----------------------------------------------------------------
 
-    def opened(self, conn: ManagedConnectionMixin) -> None:
+    def opened(self, conn: ManagedHTTPConnection) -> None:
         with self._cond:
             self._counters[conn._rm_key].opened += 1
         self._emit(EventKind.OPENED, conn, None)
 
-    def sending(self, conn: ManagedConnectionMixin, reused: bool) -> None:
+    def sending(self, conn: ManagedHTTPConnection, reused: bool) -> None:
         conn._rm_requests += 1
         conn._rm_will_close = False
         with self._cond:
@@ -566,7 +560,7 @@ class ConnectionManager:
 
     # -- release -------------------------------------------------------------
 
-    def checkin(self, conn: ManagedConnectionMixin) -> None:
+    def checkin(self, conn: ManagedHTTPConnection) -> None:
         if conn._rm_state != _IN_USE:
             return
         arming = conn._rm_arming
@@ -610,7 +604,7 @@ class ConnectionManager:
         conn._rm_close_reason = reason
         conn.close()
 
-    def closed(self, conn: ManagedConnectionMixin, reason: CloseReason) -> None:
+    def closed(self, conn: ManagedHTTPConnection, reason: CloseReason) -> None:
         """Count a close (called from the connection's ``close()``)."""
         arming = conn._rm_arming
         if arming is not None:
@@ -636,7 +630,7 @@ class ConnectionManager:
 
     # -- closing ---------------------------------------------------------------
 
-    def close_pool(self, pool: ManagedPoolMixin) -> None:
+    def close_pool(self, pool: ManagedHTTPConnectionPool) -> None:
         """Close a pool's idle connections; in-use ones close on release."""
         with self._cond:
             pool._rm_closed = True
@@ -649,13 +643,17 @@ class ConnectionManager:
         """Close every idle connection now and every in-use one on release."""
         with self._cond:
             self._closed = True
-            idle = [conn for pool in list(self._pools) for conn in self._take_idle(pool)]
+            idle = [
+                conn for pool in list(self._pools) for conn in self._take_idle(pool)
+            ]
             self._cond.notify_all()
         for conn in idle:
             conn._rm_close_reason = CloseReason.SESSION_CLOSED
             conn.close()
 
-    def _take_idle(self, pool: ManagedPoolMixin) -> list[ManagedConnectionMixin]:
+    def _take_idle(
+        self, pool: ManagedHTTPConnectionPool
+    ) -> list[ManagedHTTPConnection]:
         idle = list(getattr(pool, "_rm_idle", ()))
         if idle:
             pool._rm_idle.clear()
@@ -702,7 +700,7 @@ class ConnectionManager:
         return unsubscribe
 
     def _emit(
-        self, kind: EventKind, conn: ManagedConnectionMixin, reason: CloseReason | None
+        self, kind: EventKind, conn: ManagedHTTPConnection, reason: CloseReason | None
     ) -> None:
         listeners = self.listeners
         debug = logger.isEnabledFor(logging.DEBUG)

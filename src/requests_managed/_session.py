@@ -49,7 +49,7 @@ class ManagedSession(requests.Session):
         ...     r = s.get("https://example.invalid/")  # doctest: +SKIP
     """
 
-    __attrs__ = [*requests.Session.__attrs__, *_ATTRS]
+    __attrs__ = [*requests.Session.__attrs__, *_ATTRS]  # noqa: RUF012
 
     def __init__(
         self,
@@ -63,9 +63,7 @@ class ManagedSession(requests.Session):
         if limits is not None and not isinstance(limits, PoolLimits):
             raise TypeError(f"limits must be a PoolLimits or None, got {limits!r}")
         if policy is not None and not isinstance(policy, KeepAlivePolicy):
-            raise TypeError(
-                f"policy must be a KeepAlivePolicy or None, got {policy!r}"
-            )
+            raise TypeError(f"policy must be a KeepAlivePolicy or None, got {policy!r}")
         self._rm_timeout = Timeout.coerce(timeout)
         self._rm_limits = limits if limits is not None else PoolLimits()
         self._rm_policy = policy if policy is not None else KeepAlivePolicy()

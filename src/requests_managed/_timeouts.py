@@ -13,9 +13,7 @@ from .exceptions import InvalidTimeout
 __all__ = ["Timeout", "TimeoutTypes"]
 
 #: Everything a ``timeout=`` argument accepts: what requests accepts, plus ours.
-TimeoutTypes = Union[
-    "Timeout", float, int, tuple[Any, Any], urllib3.Timeout, None
-]
+TimeoutTypes = Union["Timeout", float, int, tuple[Any, Any], urllib3.Timeout, None]
 
 _ACCEPTED = (
     "a positive number, a (connect, read) tuple, a requests_managed.Timeout, "
@@ -123,15 +121,16 @@ class Timeout:
     def _from_urllib3(cls, value: urllib3.Timeout, base: Timeout) -> Timeout:
         # urllib3 marks "not given" with a sentinel; an explicit None is an
         # explicit request for an unbounded phase (requests' own tests use it).
-        sentinel = urllib3.Timeout.DEFAULT_TIMEOUT
-        connect = value._connect
-        read = value._read
+        sentinel: object = urllib3.Timeout.DEFAULT_TIMEOUT
+        connect: Any = value._connect
+        read: Any = value._read
+        total: Any = value.total
         return cls(
             connect=base.connect if connect is sentinel else connect,
             read=base.read if read is sentinel else read,
             # urllib3's total only spans connect + first read; ours is the
             # whole exchange, so keep the session's unless it is tighter.
-            total=_min(value.total, base.total),
+            total=_min(total, base.total),
         )
 
 
