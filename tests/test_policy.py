@@ -1,0 +1,260 @@
+"""The keep-alive policy, tested alone: no sockets, no clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from requests_managed._policy import (
+    CloseReason,
+    ConnectionFacts,
+    Decision,
+    ExchangeFacts,
+    KeepAlivePolicy,
+    decide_checkout,
+    decide_release,
+    parse_keep_alive,
+    should_drain,
+)
+
+R = CloseReason
+NOW = 1000.0
+
+
+def facts(
+    *,
+    age: float = 10.0,
+    idle: float = 1.0,
+    requests: int = 1,
+    server_idle: float | None = None,
+    server_max: int | None = None,
+) -> ConnectionFacts:
+    return ConnectionFacts(
+        created=NOW - age,
+        last_used=NOW - idle,
+        requests=requests,
+        server_idle_timeout=server_idle,
+        server_max_requests=server_max,
+    )
+
+
+CHECKOUT_CASES = [
+    # (policy kwargs, connection facts, expected decision)
+    ({}, facts(), Decision(True)),
+    ({"idle_timeout": 0.8}, facts(idle=0.79), Decision(True)),
+    ({"idle_timeout": 0.8}, facts(idle=0.81), Decision(False, R.IDLE_EXPIRED)),
+    ({"idle_timeout": None}, facts(idle=1e6), Decision(True)),
+    ({}, facts(server_idle=2.0, idle=0.9), Decision(True)),
+    (
+        {},
+        facts(server_idle=2.0, idle=1.0),
+        Decision(False, R.SERVER_KEEP_ALIVE_TIMEOUT),
+    ),
+    (
+        {"keep_alive_margin": 0.1},
+        facts(server_idle=2.0, idle=1.8),
+        Decision(True),
+    ),
+    (
+        {"honor_server_keep_alive": False},
+        facts(server_idle=2.0, idle=5),
+        Decision(True),
+    ),
+    ({"max_age": 10}, facts(age=9.9), Decision(True)),
+    ({"max_age": 10}, facts(age=10), Decision(False, R.MAX_AGE)),
+    ({"max_requests": 3}, facts(requests=3), Decision(False, R.MAX_REQUESTS)),
+    ({}, facts(requests=5, server_max=5), Decision(False, R.SERVER_KEEP_ALIVE_MAX)),
+    ({}, facts(requests=4, server_max=5), Decision(True)),
+    # idle expiry is reported before the server's hint when both apply
+    (
+        {"idle_timeout": 1},
+        facts(idle=3, server_idle=2),
+        Decision(False, R.IDLE_EXPIRED),
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "conn", "expected"), CHECKOUT_CASES)
+def test_decide_checkout(
+    policy: dict[str, object], conn: ConnectionFacts, expected: Decision
+) -> None:
+    assert decide_checkout(KeepAlivePolicy(**policy), conn, NOW) == expected  # type: ignore[arg-type]
+
+
+RELEASE_CASES = [
+    ({}, facts(), ExchangeFacts(), Decision(True)),
+    ({}, facts(), ExchangeFacts(will_close=True), Decision(False, R.SERVER_CLOSE)),
+    ({}, facts(), ExchangeFacts(complete=False), Decision(False, R.UNREAD_BODY)),
+    ({}, facts(), ExchangeFacts(error=True), Decision(False, R.ERROR)),
+    (
+        {},
+        facts(),
+        ExchangeFacts(deadline=True, error=True),
+        Decision(False, R.DEADLINE),
+    ),
+    (
+        {"max_requests": 2},
+        facts(requests=2),
+        ExchangeFacts(),
+        Decision(False, R.MAX_REQUESTS),
+    ),
+    ({"max_requests": 2}, facts(requests=1), ExchangeFacts(), Decision(True)),
+    (
+        {},
+        facts(requests=5, server_max=5),
+        ExchangeFacts(),
+        Decision(False, R.SERVER_KEEP_ALIVE_MAX),
+    ),
+    ({"max_age": 5}, facts(age=6), ExchangeFacts(), Decision(False, R.MAX_AGE)),
+    # idleness is not a reason to close on release: the connection was just used
+    ({"idle_timeout": 0.5}, facts(idle=0.0), ExchangeFacts(), Decision(True)),
+]
+
+
+@pytest.mark.parametrize(("policy", "conn", "exchange", "expected"), RELEASE_CASES)
+def test_decide_release(
+    policy: dict[str, object],
+    conn: ConnectionFacts,
+    exchange: ExchangeFacts,
+    expected: Decision,
+) -> None:
+    assert decide_release(KeepAlivePolicy(**policy), conn, exchange, NOW) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "limit", "expected"),
+    [
+        (ExchangeFacts(complete=False, unread=1024), 65536, True),
+        (ExchangeFacts(complete=False, unread=65536), 65536, True),
+        (ExchangeFacts(complete=False, unread=65537), 65536, False),
+        (ExchangeFacts(complete=False, unread=None, framed=True), 65536, True),
+        (ExchangeFacts(complete=False, unread=None, framed=False), 65536, False),
+        (ExchangeFacts(complete=False, unread=10), 0, False),
+        (ExchangeFacts(complete=False, unread=10, will_close=True), 65536, False),
+    ],
+)
+def test_should_drain(exchange: ExchangeFacts, limit: int, expected: bool) -> None:
+    assert should_drain(KeepAlivePolicy(drain_limit=limit), exchange) is expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("timeout=5, max=100", (5.0, 100)),
+        ("timeout=5", (5.0, None)),
+        ("max=3", (None, 3)),
+        ("Timeout=2.5 ,  MAX = 7", (2.5, 7)),
+        ('timeout="4"', (4.0, None)),
+        ("timeout=abc, max=-1", (None, None)),
+        ("timeout=nan, max=1.5", (None, None)),
+        ("", (None, None)),
+        (None, (None, None)),
+        ("foo=bar", (None, None)),
+    ],
+)
+def test_parse_keep_alive(header: str | None, expected: tuple[object, object]) -> None:
+    assert parse_keep_alive(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"idle_timeout": 0}, "idle_timeout"),
+        ({"idle_timeout": -1}, "idle_timeout"),
+        ({"idle_timeout": math.nan}, "idle_timeout"),
+        ({"max_age": "1"}, "max_age"),
+        ({"max_requests": 0}, "max_requests"),
+        ({"max_requests": 1.5}, "max_requests"),
+        ({"keep_alive_margin": -1}, "keep_alive_margin"),
+        ({"keep_alive_margin": None}, "keep_alive_margin"),
+        ({"drain_limit": -1}, "drain_limit"),
+        ({"drain_limit": None}, "drain_limit"),
+    ],
+)
+def test_invalid_policy_fields_are_named(kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        KeepAlivePolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_honor_flag_must_be_bool() -> None:
+    with pytest.raises(TypeError, match="honor_server_keep_alive"):
+        KeepAlivePolicy(honor_server_keep_alive="yes")  # type: ignore[arg-type]
+
+
+# -- invariants -----------------------------------------------------------------
+
+seconds = st.floats(min_value=0.001, max_value=1e5, allow_nan=False)
+optional_seconds = st.none() | seconds
+policies = st.builds(
+    KeepAlivePolicy,
+    idle_timeout=optional_seconds,
+    max_age=optional_seconds,
+    max_requests=st.none() | st.integers(1, 1000),
+    honor_server_keep_alive=st.booleans(),
+    keep_alive_margin=st.floats(0, 10),
+    drain_limit=st.integers(0, 1 << 20),
+)
+connections = st.builds(
+    ConnectionFacts,
+    created=st.floats(0, NOW),
+    last_used=st.floats(0, NOW),
+    requests=st.integers(0, 2000),
+    server_idle_timeout=st.none() | st.floats(0, 1e4),
+    server_max_requests=st.none() | st.integers(0, 2000),
+)
+exchanges = st.builds(
+    ExchangeFacts,
+    will_close=st.booleans(),
+    complete=st.booleans(),
+    unread=st.none() | st.integers(0, 1 << 22),
+    framed=st.booleans(),
+    error=st.booleans(),
+    deadline=st.booleans(),
+)
+
+
+def _past_a_limit(policy: KeepAlivePolicy, conn: ConnectionFacts) -> bool:
+    return (policy.max_age is not None and NOW - conn.created >= policy.max_age) or (
+        policy.max_requests is not None and conn.requests >= policy.max_requests
+    )
+
+
+@given(policies, connections)
+def test_checkout_never_keeps_a_connection_past_a_limit(
+    policy: KeepAlivePolicy, conn: ConnectionFacts
+) -> None:
+    decision = decide_checkout(policy, conn, NOW)
+    idle_expired = (
+        policy.idle_timeout is not None and NOW - conn.last_used >= policy.idle_timeout
+    )
+    if _past_a_limit(policy, conn) or idle_expired:
+        assert not decision.keep
+    assert decision.keep == (decision.reason is None)
+
+
+@given(policies, connections, exchanges)
+def test_release_never_keeps_a_closing_or_exhausted_connection(
+    policy: KeepAlivePolicy, conn: ConnectionFacts, exchange: ExchangeFacts
+) -> None:
+    decision = decide_release(policy, conn, exchange, NOW)
+    if exchange.will_close or exchange.error or exchange.deadline:
+        assert not decision.keep
+    if not exchange.complete:
+        assert not decision.keep
+    if _past_a_limit(policy, conn):
+        assert not decision.keep
+    assert decision.keep == (decision.reason is None)
+
+
+@given(policies, connections, exchanges)
+def test_decisions_depend_only_on_their_inputs(
+    policy: KeepAlivePolicy, conn: ConnectionFacts, exchange: ExchangeFacts
+) -> None:
+    assert decide_checkout(policy, conn, NOW) == decide_checkout(policy, conn, NOW)
+    assert decide_release(policy, conn, exchange, NOW) == decide_release(
+        policy, conn, exchange, NOW
+    )
+    assert should_drain(policy, exchange) == should_drain(policy, exchange)
