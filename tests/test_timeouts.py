@@ -114,7 +114,9 @@ def test_invalid_phase_names_the_phase(field: str, bad: object) -> None:
         st.lists(st.integers(), max_size=3).map(tuple),
     )
 )
-def test_coerce_returns_bounded_timeout_or_raises_invalid_timeout(value: object) -> None:
+def test_coerce_returns_bounded_timeout_or_raises_invalid_timeout(
+    value: object,
+) -> None:
     try:
         timeout = Timeout.coerce(value)
     except InvalidTimeout as exc:

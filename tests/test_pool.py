@@ -1,0 +1,240 @@
+"""Managed pools: limits, waiting, overflow, TLS separation, keep-alive policy."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from requests_managed import (
+    CloseReason,
+    KeepAlivePolicy,
+    ManagedSession,
+    PoolLimits,
+    PoolTimeout,
+    Timeout,
+)
+
+from .server import Reply, Request, Server
+
+
+def echo_slow(request: Request) -> Reply:
+    time.sleep(0.1)
+    return Reply(body=request.target.encode())
+
+
+def _hammer(session: ManagedSession, url: str, threads: int) -> list[bool]:
+    def one(i: int) -> bool:
+        return session.get(f"{url}/id/{i}").text == f"/id/{i}"
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(threads * 2)))
+
+
+def test_32_threads_default_limits_no_discard_warning(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handler = echo_slow
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    with ManagedSession() as session:
+        assert all(_hammer(session, server.url, 32))
+        stats = session.pool_stats().for_url(server.url)
+    assert "Connection pool is full" not in caplog.text
+    assert server.connections_opened <= 32
+    assert stats.opened == server.connections_opened
+    assert stats.requests == len(server.requests) == 64
+    # beyond max_idle_per_host, connections are closed after use and counted
+    assert stats.closed.get(CloseReason.POOL_OVERFLOW, 0) == stats.opened - 10
+
+
+def test_max_per_host_bounds_connections(server: Server) -> None:
+    server.handler = echo_slow
+    with ManagedSession(limits=PoolLimits(max_per_host=4)) as session:
+        assert all(_hammer(session, server.url, 32))
+        stats = session.pool_stats().for_url(server.url)
+    assert server.connections_opened <= 4
+    assert stats.waits > 0 and stats.pool_timeouts == 0
+
+
+def test_wait_timeout_shorter_than_handler_raises_pool_timeout(server: Server) -> None:
+    release = threading.Event()
+
+    def blocking(request: Request) -> Reply:
+        release.wait(10)
+        return Reply()
+
+    server.handler = blocking
+    limits = PoolLimits(max_per_host=1, wait_timeout=0.2)
+    with ManagedSession(limits=limits) as session, ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(session.get, server.url)
+        assert server.wait_for(lambda: server.connections_opened == 1)
+        start = time.monotonic()
+        with pytest.raises(PoolTimeout) as info:
+            session.get(server.url)
+        assert time.monotonic() - start < 5
+        assert isinstance(info.value, requests.exceptions.Timeout)
+        release.set()
+        assert holder.result(10).status_code == 200
+        stats = session.pool_stats().for_url(server.url)
+    assert stats.pool_timeouts == 1
+    assert server.connections_opened == 1
+
+
+@pytest.mark.parametrize("max_idle", [0, 1, 2])
+def test_max_idle_per_host_keeps_that_many(server: Server, max_idle: int) -> None:
+    server.handler = echo_slow
+    with ManagedSession(limits=PoolLimits(max_idle_per_host=max_idle)) as session:
+        assert all(_hammer(session, server.url, 4))
+        stats = session.pool_stats().for_url(server.url)
+        assert stats.idle == min(max_idle, stats.opened)
+        assert (
+            stats.closed.get(CloseReason.POOL_OVERFLOW, 0) == stats.opened - stats.idle
+        )
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_total_spans_hosts(limit: int) -> None:
+    with Server(echo_slow) as a, Server(echo_slow) as b:
+        with ManagedSession(limits=PoolLimits(max_total=limit)) as session:
+            with ThreadPoolExecutor(6) as pool:
+                urls = [a.url, b.url] * 6
+                assert all(r.ok for r in pool.map(session.get, urls))
+            stats = session.pool_stats()
+        assert stats.total.open <= limit
+    assert a.connections_opened + b.connections_opened >= 2
+
+
+def test_tls_settings_never_share_a_pool(tls_server: Server, ca_bundle: str) -> None:
+    """CVE-2024-35195: verify=False must not leak into later verified requests."""
+    with ManagedSession() as session:
+        assert session.get(tls_server.url, verify=False).text == "secure"
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(tls_server.url)  # default verification: untrusted CA
+        assert session.get(tls_server.url, verify=ca_bundle).text == "secure"
+
+
+# -- keep-alive policy against real servers -------------------------------------
+
+
+def test_idle_timeout_retires_connections_before_the_server_closes_them() -> None:
+    with Server(idle_close_after=1.0) as server:
+        policy = KeepAlivePolicy(idle_timeout=0.8)
+        with ManagedSession(policy=policy) as session:
+            for _ in range(3):
+                assert session.get(server.url).ok
+                time.sleep(1.5)  # the pause under test, not a synchronisation
+            stats = session.pool_stats().for_url(server.url)
+        assert stats.closed.get(CloseReason.IDLE_EXPIRED, 0) >= 2
+        assert stats.opened == server.connections_opened == 3
+
+
+def test_server_keep_alive_timeout_is_honoured() -> None:
+    reply = Reply(headers=[("Keep-Alive", "timeout=2")])
+    with Server(lambda r: reply, idle_close_after=2.0) as server:
+        with ManagedSession() as session:
+            for _ in range(3):
+                assert session.get(server.url).ok
+                time.sleep(1.8)
+            stats = session.pool_stats().for_url(server.url)
+        assert stats.closed.get(CloseReason.SERVER_KEEP_ALIVE_TIMEOUT, 0) >= 2
+
+
+def test_server_keep_alive_max_limits_requests_per_connection() -> None:
+    reply = Reply(headers=[("Keep-Alive", "timeout=30, max=5")])
+    with Server(lambda r: reply) as server, ManagedSession() as session:
+        for _ in range(12):
+            assert session.get(server.url).ok
+        assert max(server.requests_per_connection().values()) == 5
+        stats = session.pool_stats().for_url(server.url)
+        assert stats.closed.get(CloseReason.SERVER_KEEP_ALIVE_MAX) == 2
+        assert stats.opened == server.connections_opened == 3
+
+
+def test_connection_close_is_never_reused() -> None:
+    with Server(lambda r: Reply(close=True)) as server, ManagedSession() as session:
+        for _ in range(4):
+            assert session.get(server.url).ok
+        assert set(server.requests_per_connection().values()) == {1}
+        stats = session.pool_stats().for_url(server.url)
+        assert stats.closed.get(CloseReason.SERVER_CLOSE) == 4
+
+
+def test_http10_without_keep_alive_is_never_reused() -> None:
+    with Server(lambda r: Reply(http10=True)) as server, ManagedSession() as session:
+        for _ in range(3):
+            assert session.get(server.url).ok
+        assert server.connections_opened == 3
+        assert session.pool_stats().total.closed.get(CloseReason.SERVER_CLOSE) == 3
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        (KeepAlivePolicy(max_requests=3), CloseReason.MAX_REQUESTS),
+    ],
+)
+def test_max_requests_per_connection(
+    server: Server, policy: KeepAlivePolicy, reason: CloseReason
+) -> None:
+    with ManagedSession(policy=policy) as session:
+        for _ in range(7):
+            assert session.get(server.url).ok
+        stats = session.pool_stats().for_url(server.url)
+    assert max(server.requests_per_connection().values()) == 3
+    assert stats.closed.get(reason) == 2
+
+
+def test_max_age_retires_old_connections(server: Server) -> None:
+    with ManagedSession(policy=KeepAlivePolicy(max_age=0.3)) as session:
+        assert session.get(server.url).ok
+        assert session.get(server.url).ok
+        time.sleep(0.4)
+        assert session.get(server.url).ok
+        stats = session.pool_stats().for_url(server.url)
+    assert server.requests_per_connection() == {1: 2, 2: 1}
+    assert stats.closed.get(CloseReason.MAX_AGE) == 1
+
+
+def test_stale_connection_is_replayed_for_get_but_post_is_never_sent_twice() -> None:
+    with Server(idle_close_after=1.0) as server:
+        policy = KeepAlivePolicy(idle_timeout=None)
+        with ManagedSession(policy=policy) as session:
+            errors = 0
+            for _ in range(4):
+                assert session.get(server.url + "/get").ok
+                time.sleep(1.2)
+            for i in range(3):
+                try:
+                    session.post(server.url + "/post", data=f"body-{i}")
+                except requests.exceptions.ConnectionError:
+                    errors += 1
+                time.sleep(1.2)
+            bodies = server.bodies_received("/post")
+        assert len(bodies) == len(set(bodies))  # never sent twice
+        assert len(bodies) + errors == 3
+
+
+@pytest.mark.parametrize(
+    ("size", "reused"), [(32 * 1024, True), (10 * 1024 * 1024, False)]
+)
+def test_closing_a_partly_read_stream_drains_small_and_closes_large(
+    server: Server, size: int, reused: bool
+) -> None:
+    server.handler = lambda request: Reply(body=b"x" * size)
+    with ManagedSession() as session:
+        with session.get(server.url, stream=True) as r:
+            assert len(r.raw.read(1024)) == 1024
+        # closing never reads a large remainder
+        assert (r.raw.tell() == size) is reused
+        assert len(session.get(server.url).content) == size
+        stats = session.pool_stats().for_url(server.url)
+    if reused:
+        assert server.requests_per_connection() == {1: 2}
+        assert stats.reuses == 1
+    else:
+        assert server.requests_per_connection() == {1: 1, 2: 1}
+        assert stats.closed.get(CloseReason.UNREAD_BODY) == 1

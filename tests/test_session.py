@@ -1,0 +1,251 @@
+"""ManagedSession: defaults, timeouts applied every way, deadline, lifecycle."""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import time
+import warnings
+
+import pytest
+import requests
+
+from requests_managed import (
+    CloseReason,
+    DeadlineExceeded,
+    InvalidTimeout,
+    ManagedSession,
+    SessionClosed,
+    Timeout,
+)
+
+from .conftest import open_fds
+from .server import Reply, Server
+
+
+def test_is_a_requests_session() -> None:
+    with ManagedSession() as session:
+        assert isinstance(session, requests.Session)
+
+
+def test_sequential_requests_share_one_connection(server: Server) -> None:
+    with ManagedSession() as session:
+        for _ in range(10):
+            assert session.get(server.url + "/").text == "ok"
+        stats = session.pool_stats().for_url(server.url)
+    assert server.connections_opened == 1
+    assert server.requests_per_connection() == {1: 10}
+    assert (stats.opened, stats.requests, stats.reuses) == (1, 10, 9)
+
+
+def test_constructor_arguments_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        ManagedSession(5)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "bad", [-1, 0, float("nan"), True, "10", (1, 2, 3), (1,), [1, 2]]
+)
+def test_invalid_session_timeout_is_rejected(bad: object) -> None:
+    with pytest.raises(InvalidTimeout, match="timeout"):
+        ManagedSession(timeout=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [-1, 0, float("inf"), False, "1", (1, 2, 3)])
+def test_invalid_request_timeout_is_rejected_before_sending(
+    server: Server, bad: object
+) -> None:
+    with ManagedSession() as session, pytest.raises(InvalidTimeout):
+        session.get(server.url, timeout=bad)
+    assert server.connections_opened == 0
+
+
+def test_wrong_limit_and_policy_types_are_rejected() -> None:
+    with pytest.raises(TypeError, match="limits"):
+        ManagedSession(limits={"max_per_host": 3})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="policy"):
+        ManagedSession(policy=30)  # type: ignore[arg-type]
+
+
+def _never_answer(server: Server) -> None:
+    server.handler = lambda request: Reply(never_answer=True)
+
+
+def test_short_read_timeout_raises_read_timeout(server: Server) -> None:
+    _never_answer(server)
+    with ManagedSession(timeout=Timeout(connect=1, read=0.5)) as session:
+        start = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            session.get(server.url)
+        assert 0.4 < time.monotonic() - start < 5
+
+
+def test_default_read_timeout_is_thirty_seconds(server: Server) -> None:
+    _never_answer(server)
+    with ManagedSession() as session:
+        start = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            session.get(server.url)
+        assert 29 < time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize("how", ["get", "request", "send"])
+def test_session_timeout_applies_whichever_way_a_request_is_made(
+    server: Server, how: str
+) -> None:
+    _never_answer(server)
+    with ManagedSession(timeout=Timeout(connect=1, read=0.3)) as session:
+        start = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            if how == "get":
+                session.get(server.url)
+            elif how == "request":
+                session.request("GET", server.url, timeout=None)
+            else:
+                prepared = requests.Request("GET", server.url).prepare()
+                session.send(prepared)
+        assert time.monotonic() - start < 5
+
+
+def test_request_timeout_overrides_session_default(server: Server) -> None:
+    _never_answer(server)
+    with ManagedSession(timeout=30) as session:
+        start = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            session.get(server.url, timeout=(1, 0.3))
+        assert time.monotonic() - start < 5
+
+
+def test_dribbling_server_hits_the_total_deadline(server: Server) -> None:
+    server.handler = lambda request: Reply(dribble=0.2)
+    total = 1.0
+    with ManagedSession(timeout=Timeout(connect=1, read=1, total=total)) as session:
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded) as info:
+            session.get(server.url)
+        elapsed = time.monotonic() - start
+        assert total * 0.9 < elapsed < total + 1
+        # requests' own except clauses still match
+        assert isinstance(info.value, requests.exceptions.Timeout)
+        assert isinstance(info.value, requests.exceptions.ConnectionError)
+        stats = session.pool_stats().for_url(server.url)
+        assert stats.closed == {CloseReason.DEADLINE: 1}
+        assert stats.open == 0
+        assert server.wait_for(lambda: server.connections_closed == 1)
+        # the pool is not poisoned
+        server.handler = lambda request: Reply(body=b"fine")
+        assert session.get(server.url).text == "fine"
+
+
+def test_streamed_body_is_bounded_by_the_deadline(server: Server) -> None:
+    server.handler = lambda request: Reply(dribble=0.2)
+    with ManagedSession(timeout=Timeout(connect=1, read=1, total=1.0)) as session:
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded), session.get(server.url, stream=True) as r:
+            for _ in r.iter_content(1):
+                pass
+        assert time.monotonic() - start < 2.0
+        assert session.pool_stats().total.closed == {CloseReason.DEADLINE: 1}
+
+
+def test_deadline_spans_redirects(server: Server) -> None:
+    def handler(request: object) -> Reply:
+        time.sleep(0.3)
+        return Reply(status=302, headers=[("Location", "/again")], body=b"")
+
+    server.handler = handler
+    with ManagedSession(timeout=Timeout(connect=1, read=1, total=1.0)) as session:
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            session.get(server.url)
+        assert time.monotonic() - start < 2.0
+
+
+def test_with_block_closes_every_socket(server: Server) -> None:
+    before = open_fds()
+    with ManagedSession() as session:
+        for _ in range(3):
+            session.get(server.url)
+        assert open_fds() > before
+    assert open_fds() == before
+    assert server.wait_for(lambda: server.open_connections() == 0)
+    assert session.pool_stats().total.closed == {CloseReason.SESSION_CLOSED: 1}
+
+
+def test_streamed_response_context_manager_releases_on_exception(
+    server: Server,
+) -> None:
+    with ManagedSession() as session:
+        with pytest.raises(RuntimeError), session.get(server.url, stream=True) as r:
+            assert session.pool_stats().total.in_use == 1
+            raise RuntimeError("boom")
+        assert r.raw.closed
+        stats = session.pool_stats().total
+        assert stats.in_use == 0
+        assert stats.idle == 1  # a 2-byte body is drained, the connection kept
+
+
+def test_close_is_idempotent_and_later_requests_raise(server: Server) -> None:
+    session = ManagedSession()
+    session.get(server.url)
+    session.close()
+    session.close()
+    with pytest.raises(SessionClosed, match="closed"):
+        session.get(server.url)
+    assert isinstance(SessionClosed(), requests.RequestException)
+
+
+def test_close_while_a_stream_is_read_finishes_the_body_then_closes(
+    server: Server,
+) -> None:
+    server.handler = lambda request: Reply(body=b"x" * 100_000)
+    session = ManagedSession()
+    response = session.get(server.url, stream=True)
+    session.close()  # what requests.get(url, stream=True) does before you read
+    assert len(response.content) == 100_000
+    stats = session.pool_stats().total
+    assert stats.open == 0
+    assert stats.closed == {CloseReason.SESSION_CLOSED: 1}
+
+
+def test_unclosed_session_warns_where_it_was_created_and_closes(
+    server: Server,
+) -> None:
+    before = open_fds()
+    session = ManagedSession()
+    line = _line() - 1
+    session.get(server.url)
+    with pytest.warns(ResourceWarning, match=rf"test_session.py:{line}"):
+        del session
+        gc.collect()
+    assert open_fds() == before
+    assert server.wait_for(lambda: server.open_connections() == 0)
+
+
+def _line() -> int:
+    import inspect
+
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def test_pickle_round_trip_keeps_configuration(server: Server) -> None:
+    with ManagedSession(timeout=Timeout(connect=2, read=3, total=4)) as session:
+        session.headers["X-Token"] = "abc"
+        session.get(server.url)
+        clone = pickle.loads(pickle.dumps(session))
+    with clone:
+        assert clone._rm_timeout == Timeout(connect=2, read=3, total=4)
+        assert clone.headers["X-Token"] == "abc"
+        assert clone.get(server.url).text == "ok"
+        assert clone.pool_stats().total.requests == 1
+
+
+def test_no_warnings_in_normal_use(server: Server) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ManagedSession() as session:
+            session.get(server.url)
+            with session.get(server.url, stream=True) as r:
+                r.content  # noqa: B018
