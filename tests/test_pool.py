@@ -108,6 +108,7 @@ def test_max_total_spans_hosts(limit: int) -> None:
     assert a.connections_opened + b.connections_opened >= 2
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls_settings_never_share_a_pool(tls_server: Server, ca_bundle: str) -> None:
     """CVE-2024-35195: verify=False must not leak into later verified requests."""
     with ManagedSession() as session:
