@@ -70,7 +70,7 @@ class _Conn:
         while not self.server._stopping.is_set():
             try:
                 data = self.sock.recv(65536)
-            except (socket.timeout, ssl.SSLWantReadError):
+            except (TimeoutError, ssl.SSLWantReadError):
                 if (
                     idle_limit is not None
                     and time.monotonic() - idle_since >= idle_limit
@@ -102,7 +102,7 @@ class _Conn:
         idle = self.server.idle_close_after if not self.buffer else None
         head = self._read_until(b"\r\n\r\n", idle, 2 * 1024 * 1024)
         lines = head.decode("latin-1").split("\r\n")
-        method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+        method, target, _ = ([*lines[0].split(" ", 2), "", ""])[:3]
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -286,7 +286,7 @@ class Server:
         while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -357,7 +357,7 @@ class Backlogged:
             self.clients.append(client)
             try:
                 client.connect(("127.0.0.1", self.port))
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 return True
             except OSError:
                 return False

@@ -16,7 +16,6 @@ from requests_managed import (
     ManagedSession,
     PoolLimits,
     PoolTimeout,
-    Timeout,
 )
 
 from .server import Reply, Request, Server
