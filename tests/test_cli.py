@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from requests_managed.cli import main
+
+from .server import Reply, Server
+
+
+def test_demo_prints_the_comparison_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_managed", "demo", "-n", "50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    connections = next(line for line in lines if line.startswith("TCP connections"))
+    assert connections.split()[3:] == ["50", "1"]
+    assert any(line.startswith("timeout on every request") for line in lines)
+
+
+def test_get_prints_response_and_stats(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.handler = lambda request: Reply(body=b"hello", headers=[("X-A", "b")])
+    assert main(["get", server.url + "/", "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP/1.1 200")
+    assert "X-A: b" in out and "hello" in out
+    assert "connections opened: 1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["get", "not a url"], "error"),
+        (["get", "http://127.0.0.1:1/"], "error"),
+        (["get", "http://127.0.0.1:1/", "--timeout", "-1"], "timeout"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_nonzero(
+    args: list[str], phrase: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip()
+    assert phrase in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
