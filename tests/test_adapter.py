@@ -1,0 +1,122 @@
+"""The managed adapter, foreign adapters and HTTP mocks on a ManagedSession."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+import requests_mock
+import responses
+from requests.adapters import BaseAdapter
+
+from requests_managed import ManagedSession, Timeout
+from requests_managed._adapter import ManagedAdapter
+
+from .server import Server
+
+
+class RecordingAdapter(BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[Any] = []
+
+    def send(
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        self.timeouts.append(kwargs["timeout"])
+        response = requests.Response()
+        response.status_code = 204
+        response.request = request
+        response._content = b""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_foreign_adapter_receives_the_session_default_timeout() -> None:
+    adapter = RecordingAdapter()
+    with ManagedSession(timeout=Timeout(connect=2, read=7, total=60)) as session:
+        session.mount("mock://", adapter)
+        session.get("mock://x")
+        session.get("mock://x", timeout=3)
+    assert adapter.timeouts == [(2.0, 7.0), (3.0, 3.0)]
+
+
+def test_phases_are_capped_by_the_total() -> None:
+    adapter = RecordingAdapter()
+    with ManagedSession(timeout=Timeout(connect=5, read=30, total=1)) as session:
+        session.mount("mock://", adapter)
+        session.get("mock://x")
+    connect, read = adapter.timeouts[0]
+    assert 0 < connect <= 1 and 0 < read <= 1
+
+
+def test_adapter_used_alone_applies_its_own_default(server: Server) -> None:
+    adapter = ManagedAdapter(timeout=Timeout(connect=1, read=1, total=5))
+    with requests.Session() as session:
+        session.mount("http://", adapter)
+        assert session.get(server.url).text == "ok"
+        assert adapter.pool_stats().total.requests == 1
+
+
+@responses.activate
+def test_responses_intercepts_managed_requests() -> None:
+    responses.add(responses.GET, "http://api.test/items", json={"n": 1})
+    with ManagedSession() as session:
+        assert session.get("http://api.test/items").json() == {"n": 1}
+    assert len(responses.calls) == 1
+
+
+def test_requests_mock_intercepts_managed_requests() -> None:
+    with requests_mock.Mocker() as mocker, ManagedSession() as session:
+        mocker.get("http://api.test/items", text="mocked")
+        assert session.get("http://api.test/items").text == "mocked"
+        assert mocker.call_count == 1
+
+
+def test_requests_mock_adapter_mounted_on_a_managed_session() -> None:
+    adapter = requests_mock.Adapter()
+    adapter.register_uri("GET", "mock://api/items", text="mounted")
+    with ManagedSession() as session:
+        session.mount("mock://", adapter)
+        assert session.get("mock://api/items").text == "mounted"
+        assert adapter.last_request is not None
+        assert adapter.last_request.timeout == (5.0, 30.0)
+
+
+def test_subclass_overriding_request_keeps_management(server: Server) -> None:
+    class TokenSession(ManagedSession):
+        def __init__(self, token: str) -> None:
+            super().__init__(timeout=Timeout(connect=1, read=2))
+            self.token = token  # a name subclasses in the wild use
+
+        def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            headers = kwargs.pop("headers", None) or {}
+            headers["Authorization"] = f"Bearer {self.token}"
+            return super().request(method, url, *args, headers=headers, **kwargs)
+
+    with TokenSession("t0k") as session:
+        assert session.get(server.url).ok
+        assert server.requests[0].headers["authorization"] == "Bearer t0k"
+        assert session.pool_stats().total.requests == 1
+
+
+def test_redirects_and_cookies_behave_as_in_requests(server: Server) -> None:
+    from .server import Reply
+
+    def handler(request: Any) -> Reply:
+        if request.path == "/start":
+            return Reply(
+                status=302,
+                headers=[("Location", "/end"), ("Set-Cookie", "a=1; Path=/")],
+                body=b"",
+            )
+        return Reply(body=request.headers.get("cookie", "").encode())
+
+    server.handler = handler
+    with ManagedSession() as session:
+        response = session.get(server.url + "/start")
+    assert response.text == "a=1"
+    assert [r.status_code for r in response.history] == [302]
+    assert server.connections_opened == 1
