@@ -10,6 +10,7 @@ every thread.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import struct
@@ -127,8 +128,26 @@ class _Conn:
             raise _Closed from None
 
     def wait(self, seconds: float) -> None:
-        if self.server._stopping.wait(seconds):
-            raise _Closed
+        """Wait, but notice at once when the client goes away or we stop."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.server._stopping.is_set():
+                raise _Closed
+            readable, _, _ = select.select([self.sock], [], [], min(left, _POLL))
+            if readable and not isinstance(self.sock, ssl.SSLSocket):
+                try:
+                    if not self.sock.recv(1, socket.MSG_PEEK):
+                        raise _Closed
+                except (TimeoutError, BlockingIOError):
+                    pass
+                except OSError:
+                    raise _Closed from None
+                self.wait_idle_bytes(min(left, _POLL))
+
+    def wait_idle_bytes(self, seconds: float) -> None:
+        # Bytes arrived while we wait (a pipelined request): sleep a slice
+        # instead of spinning on a readable socket.
+        self.server._stopping.wait(seconds)
 
     def reply(self, reply: Reply) -> bool:
         """Send ``reply``; return whether the connection stays open."""
