@@ -213,12 +213,15 @@ class Server:
         host: str = "127.0.0.1",
         idle_close_after: float | None = None,
         backlog: int = 128,
+        record: bool = True,
     ) -> None:
         self.handler: Handler = handler or (lambda request: Reply())
         self.ssl_context = ssl_context
         self.host = host
         self.idle_close_after = idle_close_after
         self.backlog = backlog
+        self.record = record  # keep every Request (off for long soak runs)
+        self.requests_served = 0
         self.port = 0
         self.connections_opened = 0
         self.connections_closed = 0
@@ -334,7 +337,9 @@ class Server:
                 index += 1
                 request = conn.read_request(index)
                 with self._cond:
-                    self.requests.append(request)
+                    self.requests_served += 1
+                    if self.record:
+                        self.requests.append(request)
                     self._cond.notify_all()
                 if not conn.reply(self.handler(request)):
                     break

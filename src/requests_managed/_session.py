@@ -51,6 +51,10 @@ class ManagedSession(requests.Session):
 
     __attrs__ = [*requests.Session.__attrs__, *_ATTRS]  # noqa: RUF012
 
+    #: Record the whole stack (not just the file and line) of each streamed
+    #: request, for ``ConnectionLeakWarning`` messages. Costs ~20x more.
+    leak_tracebacks: bool = False
+
     def __init__(
         self,
         *,
@@ -145,7 +149,7 @@ class ManagedSession(requests.Session):
             if outer is None:
                 context.deadline = context.timeout = None
         if kwargs.get("stream"):
-            _leaks.track(response.raw)
+            _leaks.track(response.raw, self.leak_tracebacks)
         return response
 
     def close(self) -> None:
