@@ -45,17 +45,17 @@ def main() -> None:
     print(f"call_site(full=True): {per_call_us(True):.2f} us per call (whole stack)")
     real_track = _leaks.track
     results: dict[str, list[float]] = {"on": [], "tracebacks": [], "off": []}
-    with Server(lambda request: Reply(body=b"ok"), record=False) as server:
-        with ManagedSession() as session:
-            round_us(session, server.url)  # warm up
-            for _ in range(ROUNDS):
-                for mode in results:
-                    session.leak_tracebacks = mode == "tracebacks"
-                    _leaks.track = real_track if mode != "off" else _no_track  # type: ignore[assignment]
-                    try:
-                        results[mode].append(round_us(session, server.url))
-                    finally:
-                        _leaks.track = real_track
+    server = Server(lambda request: Reply(body=b"ok"), record=False)
+    with server, ManagedSession() as session:
+        round_us(session, server.url)  # warm up
+        for _ in range(ROUNDS):
+            for mode in results:
+                session.leak_tracebacks = mode == "tracebacks"
+                _leaks.track = real_track if mode != "off" else _no_track  # type: ignore[assignment]
+                try:
+                    results[mode].append(round_us(session, server.url))
+                finally:
+                    _leaks.track = real_track
     off = statistics.median(results["off"])
     print(f"\nstreamed GET on loopback, median of {ROUNDS} rounds x {PER_ROUND}:")
     print("| leak tracking | us per request | vs off |")
