@@ -107,7 +107,12 @@ class Timeout:
                     f"value; accepted: {_ACCEPTED}"
                 )
             connect, read = value
-            return cls(connect=connect, read=read, total=base.total)
+            try:
+                return cls(connect=connect, read=read, total=base.total)
+            except InvalidTimeout as exc:
+                raise InvalidTimeout(
+                    f"{exc}, in the (connect, read) timeout tuple {value!r}"
+                ) from None
         if isinstance(value, urllib3.Timeout):
             return cls._from_urllib3(value, base)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
