@@ -709,7 +709,7 @@ class ConnectionManager:
         scheme, host, port = conn._rm_key
         if debug:
             logger.debug(
-                "connection %d to %s://%s:%d %s%s after %d requests",
+                "connection %d to %s://%s:%d %s%s (%d requests served)",
                 conn._rm_id,
                 scheme,
                 host,
