@@ -1,4 +1,12 @@
-"""Threads sharing one session; pool_stats() afterwards, with close reasons."""
+"""Threads sharing one session across two hosts; pool_stats() per host afterwards.
+
+Eight threads send 200 requests to two loopback servers (two origins). At most
+three connections per host are open at once, so the threads wait for each
+other instead of opening more; two idle connections per host are kept, and
+each connection is retired after 20 requests.
+
+Run: python examples/pool_stats.py
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -6,19 +14,42 @@ from _server import serve
 
 from requests_managed import KeepAlivePolicy, ManagedSession, PoolLimits
 
-limits = PoolLimits(max_idle_per_host=2, max_per_host=4)
+limits = PoolLimits(max_idle_per_host=2, max_per_host=3)
 policy = KeepAlivePolicy(max_requests=20)
-with serve() as base, ManagedSession(limits=limits, policy=policy) as session:
-    with ThreadPoolExecutor(8) as pool:
-        codes = list(
-            pool.map(lambda i: session.get(f"{base}/slow/{i}").status_code, range(100))
-        )
-    print(f"{codes.count(200)} of {len(codes)} requests OK")
-    for (scheme, host, port), stats in session.pool_stats().hosts.items():
+
+with (
+    serve() as first,
+    serve() as second,
+    ManagedSession(limits=limits, policy=policy) as session,
+):
+    urls = [f"{(first, second)[i % 2]}/slow/{i}" for i in range(200)]
+
+    def fetch(url: str) -> int:
+        return session.get(url).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        codes = list(executor.map(fetch, urls))
+    print(f"{codes.count(200)} of {len(codes)} requests returned 200\n")
+
+    stats = session.pool_stats()
+    for (scheme, host, port), host_stats in stats.hosts.items():
         print(f"{scheme}://{host}:{port}")
         print(
-            f"  opened {stats.opened}, requests {stats.requests}, reused {stats.reuses}"
+            f"  connections opened {host_stats.opened}, open now {host_stats.open} "
+            f"({host_stats.idle} idle, {host_stats.in_use} in use)"
         )
-        print(f"  waited at the limit {stats.waits} times; idle now {stats.idle}")
-        for reason, count in stats.closed.items():
-            print(f"  closed ({reason.value}): {count}")
+        print(
+            f"  requests {host_stats.requests}, reused a connection "
+            f"{host_stats.reuses} times ({host_stats.reuse_ratio:.0%})"
+        )
+        print(f"  waited at max_per_host {host_stats.waits} times")
+        for reason, count in sorted(
+            host_stats.closed.items(), key=lambda item: item[0].value
+        ):
+            print(f"  closed, {reason.value}: {count}")
+
+    total = stats.total
+    print(
+        f"\nall hosts: {total.opened} connections for {total.requests} requests, "
+        f"{total.closed_total} closed, {total.open} still open"
+    )
