@@ -1,12 +1,13 @@
-"""The managed adapter, foreign adapters and HTTP mocks on a ManagedSession."""
+"""The managed adapter, and foreign adapters mounted on a ManagedSession.
+
+Composition with mock libraries (responses, requests-mock) is in test_compat.py.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import requests
-import requests_mock
-import responses
 from requests.adapters import BaseAdapter
 
 from requests_managed import ManagedSession, Timeout
@@ -58,48 +59,6 @@ def test_adapter_used_alone_applies_its_own_default(server: Server) -> None:
         session.mount("http://", adapter)
         assert session.get(server.url).text == "ok"
         assert adapter.pool_stats().total.requests == 1
-
-
-@responses.activate
-def test_responses_intercepts_managed_requests() -> None:
-    responses.add(responses.GET, "http://api.test/items", json={"n": 1})
-    with ManagedSession() as session:
-        assert session.get("http://api.test/items").json() == {"n": 1}
-    assert len(responses.calls) == 1
-
-
-def test_requests_mock_intercepts_managed_requests() -> None:
-    with requests_mock.Mocker() as mocker, ManagedSession() as session:
-        mocker.get("http://api.test/items", text="mocked")
-        assert session.get("http://api.test/items").text == "mocked"
-        assert mocker.call_count == 1
-
-
-def test_requests_mock_adapter_mounted_on_a_managed_session() -> None:
-    adapter = requests_mock.Adapter()
-    adapter.register_uri("GET", "mock://api/items", text="mounted")
-    with ManagedSession() as session:
-        session.mount("mock://", adapter)
-        assert session.get("mock://api/items").text == "mounted"
-        assert adapter.last_request is not None
-        assert adapter.last_request.timeout == (5.0, 30.0)
-
-
-def test_subclass_overriding_request_keeps_management(server: Server) -> None:
-    class TokenSession(ManagedSession):
-        def __init__(self, token: str) -> None:
-            super().__init__(timeout=Timeout(connect=1, read=2))
-            self.token = token  # a name subclasses in the wild use
-
-        def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-            headers = kwargs.pop("headers", None) or {}
-            headers["Authorization"] = f"Bearer {self.token}"
-            return super().request(method, url, *args, headers=headers, **kwargs)
-
-    with TokenSession("t0k") as session:
-        assert session.get(server.url).ok
-        assert server.requests[0].headers["authorization"] == "Bearer t0k"
-        assert session.pool_stats().total.requests == 1
 
 
 def test_redirects_and_cookies_behave_as_in_requests(server: Server) -> None:
