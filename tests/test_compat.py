@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from requests_cache import CacheMixin
 from requests_toolbelt import MultipartEncoder
 from requests_toolbelt.multipart.decoder import MultipartDecoder
+from requests_toolbelt.sessions import BaseUrlSession
 
 from requests_managed import (
     DeadlineExceeded,
@@ -195,6 +196,28 @@ def test_toolbelt_multipart_encoder_streams_to_the_server(server: Server) -> Non
     assert [p.content for p in parts] == [b"report", bytes(range(256)) * 4096]
     disposition = parts[1].headers[b"Content-Disposition"]
     assert b'filename="report.bin"' in disposition
+
+
+class BaseUrlManagedSession(ManagedSession, BaseUrlSession):
+    """toolbelt's BaseUrlSession mixed in after ManagedSession, so that the
+    session's keyword arguments reach ManagedSession.__init__."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_url = base_url
+
+
+def test_toolbelt_base_url_session_mixes_in(server: Server) -> None:
+    server.handler = lambda request: Reply(never_answer=request.path == "/api/hang")
+    timeout = Timeout(connect=1, read=0.3, total=5)
+    with BaseUrlManagedSession(f"{server.url}/api/", timeout=timeout) as session:
+        assert session.get("items", params={"page": 2}).ok
+        assert session.pool_stats().total.requests == 1
+        started = time.monotonic()
+        with pytest.raises(requests.ReadTimeout):
+            session.get("hang")
+        assert time.monotonic() - started < 3
+    assert [r.target for r in server.requests] == ["/api/items?page=2", "/api/hang"]
 
 
 # -- subclassing request() like requests-oauthlib's OAuth2Session ---------------
