@@ -20,3 +20,14 @@ def test_implementation_modules_are_private() -> None:
     names = {m.name for m in pkgutil.iter_modules(requests_managed.__path__)}
     public = {n for n in names if not n.startswith("_")}
     assert public == {"cli", "exceptions"}
+
+
+def test_adoption_api_is_exported() -> None:
+    expected = {
+        "Installation",
+        "install",
+        "installed",
+        "uninstall",
+        *("delete", "get", "head", "options", "patch", "post", "put", "request"),
+    }
+    assert expected <= set(requests_managed.__all__)

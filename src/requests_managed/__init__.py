@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from ._api import delete, get, head, options, patch, post, put, request
+from ._install import Installation, install, installed, uninstall
 from ._limits import PoolLimits
 from ._policy import CloseReason, Decision, KeepAlivePolicy
 from ._session import ManagedSession
@@ -32,6 +34,7 @@ __all__ = [
     "Decision",
     "EventKind",
     "HostStats",
+    "Installation",
     "InvalidTimeout",
     "KeepAlivePolicy",
     "ManagedSession",
@@ -41,6 +44,17 @@ __all__ = [
     "SessionClosed",
     "Timeout",
     "__version__",
+    "delete",
+    "get",
+    "head",
+    "install",
+    "installed",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "uninstall",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

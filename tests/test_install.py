@@ -1,0 +1,503 @@
+"""install(), uninstall(), installed(): requests.Session managed for third parties."""
+
+from __future__ import annotations
+
+import abc
+import pickle
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+import requests.sessions
+
+import requests_managed
+from requests_managed import (
+    InvalidTimeout,
+    KeepAlivePolicy,
+    ManagedSession,
+    PoolLimits,
+    Timeout,
+    install,
+    installed,
+    uninstall,
+)
+from requests_managed._adapter import ManagedAdapter
+from requests_managed._install import InstalledSession
+
+from .server import Reply, Server
+
+ORIGINAL = requests.Session
+SHORT = Timeout(connect=1, read=0.5)
+
+
+def assert_original() -> None:
+    assert requests.Session is ORIGINAL
+    assert requests.sessions.Session is ORIGINAL
+
+
+def assert_installed() -> None:
+    assert requests.Session is InstalledSession
+    assert requests.sessions.Session is InstalledSession
+
+
+@pytest.fixture(autouse=True)
+def _restore() -> Iterator[None]:
+    """Every test starts and ends with plain requests, even when it fails."""
+    assert_original()
+    try:
+        yield
+    finally:
+        uninstall()
+        assert_original()
+
+
+@pytest.fixture
+def silent() -> Iterator[Server]:
+    with Server(lambda request: Reply(never_answer=True)) as srv:
+        yield srv
+
+
+def third_party_fetch(url: str) -> str:
+    """Library code written against plain requests: no timeout anywhere."""
+    return requests.get(url).text
+
+
+# -- the acceptance ------------------------------------------------------------
+
+
+def test_installed_requests_get_without_timeout_times_out(silent: Server) -> None:
+    install(timeout=SHORT)
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        third_party_fetch(silent.url)
+    assert time.monotonic() - started < 10
+    uninstall()
+    assert requests.Session is ORIGINAL
+    assert requests.sessions.Session is ORIGINAL
+
+
+def test_original_class_is_back_and_plain_after_uninstall(server: Server) -> None:
+    install()
+    uninstall()
+    with requests.Session() as session:
+        assert type(session) is ORIGINAL
+        assert not isinstance(session, ManagedSession)
+        assert session.get(server.url).text == "ok"
+
+
+# -- every entry point of requests ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: requests.Session(),
+        lambda: requests.session(),
+        lambda: requests.sessions.Session(),
+        lambda: requests.sessions.session(),
+    ],
+    ids=[
+        "requests.Session",
+        "requests.session",
+        "requests.sessions.Session",
+        "requests.sessions.session",
+    ],
+)
+def test_sessions_made_while_installed_are_managed(
+    make: Callable[[], requests.Session], server: Server
+) -> None:
+    with installed(timeout=Timeout(connect=2, read=3, total=4)), make() as session:
+        assert isinstance(session, ManagedSession)
+        assert type(session) is InstalledSession
+        assert session._rm_timeout == Timeout(connect=2, read=3, total=4)
+        response = session.get(server.url)
+        assert isinstance(response.connection, ManagedAdapter)
+    assert_original()
+
+
+HELPERS: list[tuple[str, Callable[..., requests.Response]]] = [
+    ("GET", requests.get),
+    ("POST", requests.post),
+    ("PUT", requests.put),
+    ("PATCH", requests.patch),
+    ("DELETE", requests.delete),
+    ("HEAD", requests.head),
+    ("OPTIONS", requests.options),
+    ("PURGE", lambda url: requests.request("PURGE", url)),
+]
+
+
+@pytest.mark.parametrize(("method", "helper"), HELPERS, ids=[m for m, _ in HELPERS])
+def test_requests_helpers_use_a_managed_session_and_close_it(
+    method: str, helper: Callable[..., requests.Response], server: Server
+) -> None:
+    with installed(timeout=SHORT):
+        response = helper(server.url)
+    assert response.status_code == 200
+    assert isinstance(response.connection, ManagedAdapter)
+    assert server.requests[-1].method == method
+    # requests.api closed its session: the connection does not stay open
+    assert server.wait_for(lambda: server.connections_closed == 1)
+
+
+@pytest.mark.parametrize(("method", "helper"), HELPERS, ids=[m for m, _ in HELPERS])
+def test_requests_helpers_time_out_while_installed(
+    method: str, helper: Callable[..., requests.Response], silent: Server
+) -> None:
+    with installed(timeout=SHORT), pytest.raises(requests.exceptions.Timeout):
+        helper(silent.url)
+
+
+def test_installed_configuration_reaches_the_session() -> None:
+    limits = PoolLimits(max_idle_per_host=1, max_per_host=2)
+    policy = KeepAlivePolicy(idle_timeout=7, max_requests=3)
+    config = installed(timeout=(2, 3), limits=limits, policy=policy)
+    with config, requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=2, read=3)
+        assert session._rm_limits == limits
+        assert session._rm_policy == policy
+
+
+def test_explicit_request_timeout_still_wins(silent: Server) -> None:
+    with installed(timeout=Timeout(connect=5, read=30)):
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(silent.url, timeout=(1, 0.3))
+        assert time.monotonic() - started < 10
+
+
+# -- streaming: requests.api closes the session before the body is read --------
+
+
+def test_stream_body_survives_requests_api_closing_the_session() -> None:
+    body = b"x" * 1_000_000
+    with Server(lambda request: Reply(body=body)) as srv, installed(timeout=SHORT):
+        response = requests.get(srv.url, stream=True)
+        try:
+            # the session is closed by now, but this connection is in use
+            assert srv.open_connections() == 1
+            received = b"".join(response.iter_content(65536))
+        finally:
+            response.close()
+        assert received == body
+        # released to a closed session: closed, not pooled
+        assert srv.wait_for(lambda: srv.open_connections() == 0)
+
+
+def test_stream_closed_early_closes_its_connection() -> None:
+    body = b"x" * 1_000_000
+    with Server(lambda request: Reply(body=body)) as srv, installed(timeout=SHORT):
+        with requests.get(srv.url, stream=True) as response:
+            assert response.raw.read(1000) == b"x" * 1000
+            assert srv.open_connections() == 1
+        assert srv.wait_for(lambda: srv.open_connections() == 0)
+
+
+# -- idempotent, reversible, layered ---------------------------------------------
+
+
+def test_install_twice_then_one_uninstall_restores() -> None:
+    install(timeout=SHORT)
+    install(timeout=SHORT)
+    assert_installed()
+    uninstall()
+    assert_original()
+
+
+def test_uninstall_without_install_is_a_no_op() -> None:
+    uninstall()
+    uninstall()
+    assert_original()
+
+
+def test_second_install_replaces_the_configuration_until_undone() -> None:
+    first = install(timeout=1)
+    second = install(timeout=2)
+    with requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=2, read=2)
+    second.undo()
+    assert_installed()
+    with requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=1, read=1)
+    first.undo()
+    assert_original()
+
+
+def test_sessions_keep_the_configuration_they_were_made_with() -> None:
+    install(timeout=1)
+    with requests.Session() as session:
+        install(timeout=2)
+        assert session._rm_timeout == Timeout(connect=1, read=1)
+
+
+def test_undo_out_of_order_keeps_the_remaining_installation() -> None:
+    first = install(timeout=1)
+    second = install(timeout=2)
+    first.undo()
+    assert_installed()
+    with requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=2, read=2)
+    second.undo()
+    assert_original()
+
+
+def test_undo_is_idempotent_and_harmless_after_uninstall() -> None:
+    installation = install()
+    installation.undo()
+    installation.undo()
+    assert_original()
+    other = install()
+    installation.undo()  # an old handle does not withdraw a newer install
+    assert_installed()
+    uninstall()
+    other.undo()
+    assert_original()
+
+
+def test_installation_repr_says_whether_it_is_active() -> None:
+    installation = install(timeout=3)
+    assert repr(installation).startswith("<Installation active timeout=Timeout(")
+    installation.undo()
+    assert repr(installation).startswith("<Installation undone")
+
+
+def test_installed_restores_on_exception() -> None:
+    with pytest.raises(RuntimeError, match="boom"), installed(timeout=SHORT):
+        assert_installed()
+        raise RuntimeError("boom")
+    assert_original()
+
+
+def test_installed_inside_install_keeps_the_outer_one() -> None:
+    install(timeout=1)
+    with installed(timeout=2), requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=2, read=2)
+    assert_installed()
+    with requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=1, read=1)
+
+
+def test_uninstall_leaves_a_later_patch_alone() -> None:
+    class Other(ORIGINAL):
+        pass
+
+    install()
+    requests.Session = Other  # type: ignore[misc]
+    try:
+        uninstall()
+        assert requests.Session is Other
+        assert requests.sessions.Session is ORIGINAL
+    finally:
+        requests.Session = ORIGINAL  # type: ignore[misc]
+
+
+def test_a_class_kept_past_uninstall_makes_default_sessions() -> None:
+    with installed(timeout=1):
+        kept = requests.Session
+    with kept() as session:
+        assert isinstance(session, ManagedSession)
+        assert session._rm_timeout == Timeout()
+
+
+# -- the documented limits and isinstance ---------------------------------------
+
+
+def test_a_class_imported_before_install_stays_plain() -> None:
+    from requests import Session  # what third-party modules do at import
+
+    with installed(), Session() as session:
+        assert not isinstance(session, ManagedSession)
+
+
+def test_isinstance_is_true_for_every_session_while_installed() -> None:
+    plain, managed = ORIGINAL(), ManagedSession()
+    with plain, managed, installed(), requests.Session() as patched:
+        for session in (plain, managed, patched):
+            assert isinstance(session, requests.Session)
+            assert isinstance(session, requests.sessions.Session)
+        assert issubclass(ManagedSession, requests.Session)
+        assert issubclass(ORIGINAL, requests.Session)
+        assert isinstance(patched, ORIGINAL)
+        assert isinstance(patched, ManagedSession)
+        assert type(patched) is not ORIGINAL
+        assert not isinstance(object(), requests.Session)
+
+
+def test_a_subclass_defined_while_installed_is_managed_and_checks_normally() -> None:
+    with installed(timeout=2):
+
+        class ThirdPartySession(requests.Session):
+            def __init__(self) -> None:
+                super().__init__()
+                self.headers["X-Library"] = "yes"
+
+        class WithABC(requests.Session, abc.ABC):
+            pass
+
+        with ThirdPartySession() as session, WithABC() as other, ORIGINAL() as plain:
+            assert isinstance(session, ManagedSession)
+            assert session._rm_timeout == Timeout(connect=2, read=2)
+            assert session.headers["X-Library"] == "yes"
+            assert isinstance(other, ManagedSession)
+            assert not isinstance(plain, ThirdPartySession)
+            assert not issubclass(ORIGINAL, ThirdPartySession)
+
+
+def test_installed_session_pickles() -> None:
+    with installed(timeout=(2, 3)), requests.Session() as session:
+        copy = pickle.loads(pickle.dumps(session))
+        with copy:
+            assert type(copy) is InstalledSession
+            assert copy._rm_timeout == Timeout(connect=2, read=3)
+
+
+# -- bad arguments: ManagedSession's own errors, nothing changed -----------------
+
+
+BAD = [
+    {"timeout": -1},
+    {"timeout": (1, 2, 3)},
+    {"timeout": "10"},
+    {"timeout": True},
+    {"timeout": float("nan")},
+    {"limits": {"max_idle_per_host": 1}},
+    {"policy": 30},
+]
+
+
+def _error_of(call: Callable[[], object]) -> BaseException:
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return info.value
+
+
+@pytest.mark.parametrize("kwargs", BAD, ids=repr)
+def test_bad_arguments_raise_what_managed_session_raises(
+    kwargs: dict[str, object],
+) -> None:
+    expected = _error_of(lambda: ManagedSession(**kwargs))  # type: ignore[arg-type]
+    for call in (
+        lambda: install(**kwargs),  # type: ignore[arg-type]
+        lambda: installed(**kwargs).__enter__(),  # type: ignore[arg-type]
+    ):
+        error = _error_of(call)
+        assert type(error) is type(expected)
+        assert str(error) == str(expected)
+        assert_original()
+
+
+def test_bad_install_leaves_an_existing_installation_alone() -> None:
+    install(timeout=1)
+    with pytest.raises(InvalidTimeout):
+        install(timeout=0)
+    assert_installed()
+    with requests.Session() as session:
+        assert session._rm_timeout == Timeout(connect=1, read=1)
+
+
+# -- threads -------------------------------------------------------------------
+
+
+def test_concurrent_installed_blocks_each_see_an_installation() -> None:
+    threads, rounds = 8, 200
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(rounds):
+                with installed(timeout=SHORT):
+                    # other threads leave their blocks meanwhile; ours holds
+                    assert requests.Session is InstalledSession
+                    with requests.Session() as session:
+                        assert isinstance(session, ManagedSession)
+        except BaseException as exc:
+            failures.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in pool)
+    assert failures == []
+    assert_original()
+    assert requests_managed._install._stack == []
+
+
+def test_concurrent_install_and_uninstall_leave_a_consistent_state() -> None:
+    threads, rounds = 8, 300
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for i in range(rounds):
+                step = (seed + i) % 3
+                if step == 0:
+                    install(timeout=seed + 1)
+                elif step == 1:
+                    install(timeout=SHORT).undo()
+                else:
+                    uninstall()
+                # whatever happened, both names agree
+                current = requests.sessions.Session
+                assert current in (ORIGINAL, InstalledSession)
+        except BaseException as exc:
+            failures.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in pool)
+    assert failures == []
+    state = requests_managed._install
+    with state._lock:
+        patched = requests.Session is InstalledSession
+        assert patched == bool(state._stack)
+        assert requests.sessions.Session is requests.Session
+        assert (state._active is not None) == patched
+    uninstall()
+    assert_original()
+
+
+def test_requests_in_threads_while_another_thread_uninstalls(server: Server) -> None:
+    """Sessions that exist keep working when the patch is withdrawn under them."""
+    started = threading.Event()
+    failures: list[BaseException] = []
+    install(timeout=SHORT)
+
+    def fetch() -> None:
+        try:
+            with requests.Session() as session:
+                started.set()
+                for _ in range(20):
+                    assert session.get(server.url).text == "ok"
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    assert started.wait(timeout=10)
+    uninstall()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert failures == []
+    assert server.requests_served == 20
+
+
+def test_unclosed_session_warning_names_the_third_party_line() -> None:
+    """The finalizer's warning points at the caller's line, not at our subclass."""
+    with installed(timeout=SHORT):
+        session = requests.Session()
+    line = sys._getframe().f_lineno - 1
+    with pytest.warns(ResourceWarning, match=rf"test_install\.py:{line}\b"):
+        session._rm_finalizer()
+    session.close()
