@@ -37,7 +37,9 @@ class ConnectionEvent:
 
     Attributes:
         kind: opened, reused or closed.
-        scheme, host, port: the origin.
+        scheme: the origin's scheme, ``"http"`` or ``"https"``.
+        host: the origin's host, lower-cased.
+        port: the origin's port.
         connection_id: unique within the process, stable for the connection.
         requests: requests the connection had served at the event.
         reason: why it closed (``None`` unless ``kind`` is ``CLOSED``).
@@ -53,7 +55,7 @@ class ConnectionEvent:
 
 
 class ConnectionListener(Protocol):
-    """A callable receiving :class:`ConnectionEvent` records.
+    """A callable receiving ``ConnectionEvent`` records.
 
     Called synchronously on the thread that caused the event, never while a
     pool lock is held; keep it quick. Exceptions it raises are logged and

@@ -2,7 +2,7 @@
 
 Every class subclasses the ``requests.exceptions`` class a user already catches,
 so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
-``except`` clause::
+``except`` clause:
 
     requests.exceptions.RequestException (an OSError)
     ├── SessionClosed ........ a request on a closed session; never retry on it
