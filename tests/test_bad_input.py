@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import requests
+import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from requests.adapters import BaseAdapter
 
 from requests_managed import (
     InvalidTimeout,
@@ -14,6 +19,8 @@ from requests_managed import (
     PoolLimits,
     Timeout,
 )
+
+from .server import Reply, Server
 
 anything = st.one_of(
     st.none(),
@@ -70,7 +77,7 @@ def test_keep_alive_policy_fields(field: str, value: object) -> None:
     _check(lambda: KeepAlivePolicy(**{field: value}), value)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     field=st.sampled_from(["timeout", "limits", "policy"]),
     value=anything,
@@ -81,3 +88,85 @@ def test_session_constructor(field: str, value: object) -> None:
         session.close()
         if field == "timeout":
             assert session._rm_timeout.total == 300.0  # never silently unbounded
+
+
+# -- per-request timeout= values ------------------------------------------------
+
+positive = st.floats(min_value=0.001, max_value=1e6)
+request_timeouts = st.one_of(
+    anything,
+    st.tuples(anything, anything),
+    st.tuples(st.none() | positive, st.none() | positive),
+    st.builds(urllib3.Timeout, connect=st.none() | positive, read=st.none() | positive),
+    st.builds(
+        Timeout,
+        connect=st.none() | positive,
+        read=st.none() | positive,
+        total=st.none() | positive,
+    ),
+)
+
+
+class _RecordingAdapter(BaseAdapter):
+    """A foreign adapter: records the timeout each request is sent with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[Any] = []
+
+    def send(
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        self.timeouts.append(kwargs["timeout"])
+        response = requests.Response()
+        response.status_code = 204
+        response.request = request
+        response._content = b""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _total(value: object) -> float | None:
+    """The total bound a request made with ``timeout=value`` must keep."""
+    return value.total if isinstance(value, Timeout) else 300.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=request_timeouts)
+def test_request_timeout_values(value: object) -> None:
+    adapter = _RecordingAdapter()
+    with ManagedSession(timeout=Timeout(connect=5, read=30, total=300)) as session:
+        session.mount("mock://", adapter)
+        if _check(lambda: session.get("mock://x", timeout=value), value) is None:
+            assert adapter.timeouts == []  # rejected before anything was sent
+            return
+    [(connect, read)] = adapter.timeouts
+    total = _total(value)
+    for phase in (connect, read):
+        if total is None:  # asked for by name: Timeout(total=None)
+            assert phase is None or phase > 0
+        else:  # never silently unbounded: the total caps every phase
+            assert phase is not None and 0 < phase <= total
+
+
+@pytest.fixture(scope="module")
+def _loopback() -> Iterator[Server]:
+    with Server(lambda request: Reply(body=b"ok")) as server:
+        yield server
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=request_timeouts)
+def test_request_timeout_values_on_real_connections(
+    _loopback: Server, value: object
+) -> None:
+    opened = _loopback.connections_opened
+    with ManagedSession() as session:
+        response = _check(lambda: session.get(_loopback.url, timeout=value), value)
+        if response is None:
+            assert _loopback.connections_opened == opened  # nothing was sent
+        else:
+            assert isinstance(response, requests.Response)
+            assert response.text == "ok"
