@@ -5,6 +5,8 @@ Routes (GET only; every reply has a Content-Length, so connections are kept):
     /items/<n>   a small JSON object
     /slow/...    the same after a 20 ms pause
     /bytes/<n>   n bytes of b"x"
+    /headers     a JSON object with the request's headers
+    /status/<n>  an empty reply with status n
 """
 
 from __future__ import annotations
@@ -31,13 +33,20 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         if parts[0] == "slow":
             time.sleep(0.02)
+        status = 200
         if parts[0] == "bytes" and len(parts) == 2 and parts[1].isdigit():
             body = b"x" * int(parts[1])
             content_type = "application/octet-stream"
+        elif parts[0] == "headers":
+            echo = {"path": self.path, "headers": dict(self.headers)}
+            body = json.dumps(echo).encode()
+            content_type = "application/json"
+        elif parts[0] == "status" and len(parts) == 2 and parts[1].isdigit():
+            status, body, content_type = int(parts[1]), b"", "text/plain"
         else:
             body = json.dumps({"path": self.path}).encode()
             content_type = "application/json"
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

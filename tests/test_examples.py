@@ -16,7 +16,12 @@ EXAMPLES = sorted(
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "pool_stats.py"}
+    assert {p.name for p in EXAMPLES} >= {
+        "quickstart.py",
+        "pool_stats.py",
+        "threaded.py",
+        "subclassing.py",
+    }
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
