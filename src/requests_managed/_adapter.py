@@ -8,10 +8,13 @@ from typing import Any
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from requests.exceptions import RequestException
+from urllib3.connectionpool import ConnectionPool
 from urllib3.util.retry import Retry
 
 from . import _pool
 from ._deadline import Deadline
+from ._environment import origin_of
+from ._hotpath import ManagedResponse
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import PoolStats
@@ -21,6 +24,9 @@ from .exceptions import DeadlineExceeded, PoolTimeout
 __all__ = ["ManagedAdapter"]
 
 RetriesType = Retry | int | None
+
+# Pools remembered per (origin, verify, cert); past this many, start again.
+_MAX_CACHED_POOLS = 256
 
 
 class ManagedAdapter(HTTPAdapter):
@@ -62,6 +68,7 @@ class ManagedAdapter(HTTPAdapter):
         # arguments); ``maxsize``/``block`` are superseded by PoolLimits, which
         # the shared ConnectionManager enforces across all pools.
         self._rm_manager = _pool.ConnectionManager(self._rm_limits, self._rm_policy)
+        self._rm_pools: dict[Any, _pool.ManagedHTTPConnectionPool] = {}
         self._pool_connections = connections
         self._pool_maxsize = maxsize
         self._pool_block = block
@@ -114,7 +121,55 @@ class ManagedAdapter(HTTPAdapter):
             if outer is None:
                 context.deadline = context.timeout = None
 
+    def get_connection_with_tls_context(
+        self,
+        request: PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> ConnectionPool:
+        # HTTPAdapter's contract: the pool for this origin *and* these TLS
+        # settings (the pool key carries verify and cert: CVE-2024-35195).
+        # Looking it up costs a URL parse, an SSL-settings dict and urllib3's
+        # key normalisation per request, so remember the answer per
+        # (origin, verify, cert). Proxied requests take requests' own path.
+        if proxies:
+            return super().get_connection_with_tls_context(
+                request, verify, proxies, cert
+            )
+        try:
+            key = (origin_of(str(request.url)), verify, cert)
+            cached = self._rm_pools.get(key)
+        except TypeError:  # an unhashable cert: no caching
+            return super().get_connection_with_tls_context(request, verify, None, cert)
+        if cached is not None and not cached._rm_closed:
+            return cached
+        pool = super().get_connection_with_tls_context(request, verify, None, cert)
+        if isinstance(pool, _pool.ManagedHTTPConnectionPool):
+            pools = self._rm_pools
+            if len(pools) >= _MAX_CACHED_POOLS:
+                pools.clear()
+            pools[key] = pool
+        return pool
+
+    def request_url(self, request: PreparedRequest, proxies: Any) -> str:
+        # HTTPAdapter's contract; without a proxy it is the request's path.
+        # (Some requests releases rewrite a path starting with "//": leave
+        # that to them.)
+        url = request.path_url
+        if proxies or url.startswith("//"):
+            return super().request_url(request, proxies)
+        return url
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
+        # HTTPAdapter's contract, unchanged, but for the response's class:
+        # ManagedResponse reads a non-streamed body in one call.
+        response = super().build_response(req, resp)
+        response.__class__ = ManagedResponse
+        return response
+
     def close(self) -> None:
+        self._rm_pools = {}
         self._rm_manager.close()
         super().close()
 

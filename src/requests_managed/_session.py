@@ -5,20 +5,24 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
-from requests import PreparedRequest, Response
+from requests import PreparedRequest, Request, Response
 from requests.adapters import BaseAdapter
 
-from . import _leaks, _pool
+from . import _hotpath, _leaks, _pool
 from ._adapter import ManagedAdapter, RetriesType
 from ._deadline import Deadline
+from ._environment import EnvironmentCache
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import ConnectionListener, PoolStats
 from ._timeouts import Timeout, TimeoutTypes
 from .exceptions import DeadlineExceeded, SessionClosed
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 __all__ = ["ManagedSession"]
 
@@ -85,6 +89,8 @@ class ManagedSession(requests.Session):
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self._rm_adapter = adapter
+        self._rm_env = EnvironmentCache()
+        self._rm_prepared = _hotpath.PrepareCache()
         self._rm_closed = False
         self._rm_finalizer = weakref.finalize(
             self, _close_unclosed, self.adapters, created_at
@@ -103,6 +109,52 @@ class ManagedSession(requests.Session):
     def __repr__(self) -> str:
         state = "closed" if self._rm_closed else "open"
         return f"<ManagedSession {state} timeout={self._rm_timeout!r}>"
+
+    # -- the environment, read once per origin --------------------------------
+
+    def refresh_environment(self) -> None:
+        """Read proxy, ``no_proxy``, CA-bundle and netrc settings afresh.
+
+        ``requests.Session`` rereads the process environment (and stats
+        ``~/.netrc``) on every request; a ``ManagedSession`` reads it once per
+        origin and keeps the answer. Call this after changing ``HTTP_PROXY``,
+        ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``NETRC`` or
+        the netrc file while the session is in use. ``trust_env = False`` is
+        honoured at once, without a refresh.
+        """
+        self._rm_env.clear()
+
+    def prepare_request(self, request: Request) -> PreparedRequest:
+        """Same contract as ``requests.Session.prepare_request``.
+
+        The same prepared request, with the netrc lookup cached per origin
+        (see ``refresh_environment``) and without requests' slow generic
+        merging.
+        """
+        return _hotpath.prepare_request(self, request, self._rm_env, self._rm_prepared)
+
+    def merge_environment_settings(
+        self,
+        url: Any,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> _Settings:
+        """Same contract as ``requests.Session.merge_environment_settings``.
+
+        The environment's proxies and CA bundle come from a per-origin cache
+        (see ``refresh_environment``); a request with proxies of its own is
+        merged by requests' own code.
+        """
+        merged = _hotpath.merge_environment_settings(
+            self, self._rm_env, url, proxies, stream, verify, cert
+        )
+        if merged is None:
+            return super().merge_environment_settings(
+                url, proxies, stream, verify, cert
+            )
+        return cast("_Settings", merged)
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         """Send a ``PreparedRequest`` with the session's timeout and deadline.

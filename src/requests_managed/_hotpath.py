@@ -1,0 +1,300 @@
+"""The per-request work of ``requests.Session``, done with less.
+
+Each function here keeps the contract of the requests method it stands in
+for (same arguments, same result) and differs only in cost. Profiling a
+small GET on loopback shows where ``requests.Session`` spends time it does
+not need to:
+
+* ``merge_environment_settings`` rescans the environment: see
+  :mod:`._environment`, which answers once per origin;
+* ``merge_setting`` goes through ``to_key_val_list``, whose
+  ``isinstance`` check against a ``runtime_checkable`` Protocol costs
+  microseconds per call, several calls per request; :func:`merge_setting`
+  gives the same result with plain ``Mapping`` checks;
+* ``prepare_request`` stats ``~/.netrc`` every time (cached per origin) and
+  builds a ``Cookie`` header through ``http.cookiejar`` even when no cookie
+  exists (skipped when the merged jar is empty: the jar would add nothing);
+* ``Response.content`` reads a body in 10 KiB pieces, about 100 reads per MiB;
+  :class:`ManagedResponse` reads it in one call when no content decoding is
+  involved.
+
+The test suite (``tests/test_hotpath.py``) checks each shortcut against
+requests' own code on the cases where it applies, and that it steps aside on
+the others (per-request proxies, content encodings, file-like raws).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from http import cookiejar
+from typing import TYPE_CHECKING, Any
+
+from requests import PreparedRequest, Request, Response
+from requests import cookies as _cookies
+from requests import sessions as _sessions
+from requests.cookies import RequestsCookieJar
+from requests.exceptions import (
+    ChunkedEncodingError,
+    ContentDecodingError,
+)
+from requests.exceptions import (
+    ConnectionError as RequestsConnectionError,
+)
+from requests.exceptions import (
+    SSLError as RequestsSSLError,
+)
+from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPResponse
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+if TYPE_CHECKING:
+    import requests
+
+    from ._environment import EnvironmentCache
+
+__all__ = [
+    "ManagedResponse",
+    "PrepareCache",
+    "merge_environment_settings",
+    "merge_setting",
+    "prepare_request",
+]
+
+
+def merge_setting(
+    request_setting: Any, session_setting: Any, dict_class: type = OrderedDict
+) -> Any:
+    """``requests.sessions.merge_setting`` without ``to_key_val_list``.
+
+    For two mappings: the session's items, then the request's, then every
+    key whose value is ``None`` removed, in a new ``dict_class``. Otherwise
+    the request's setting unless it is ``None``.
+    """
+    if session_setting is None:
+        return request_setting
+    if request_setting is None:
+        return session_setting
+    if not (
+        isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)
+    ):
+        return request_setting
+    merged = dict_class(session_setting.items())
+    merged.update(request_setting.items())
+    for key in [k for k, v in merged.items() if v is None]:
+        del merged[key]
+    return merged
+
+
+def _merged_headers(
+    request_headers: Any, session_headers: Any
+) -> CaseInsensitiveDict[Any] | Any:
+    # The common case: no per-request headers and no session header set to
+    # None (which would mean "remove"). PreparedRequest.prepare_headers
+    # copies what it is given, so the session's own dict can be passed.
+    if (
+        not request_headers
+        and isinstance(request_headers, Mapping)
+        and isinstance(session_headers, Mapping)
+        and None not in session_headers.values()
+    ):
+        return session_headers
+    return merge_setting(request_headers, session_headers, CaseInsensitiveDict)
+
+
+class PrepareCache:
+    """What ``prepare_request`` can reuse from one request to the next.
+
+    * prepared URLs: ``PreparedRequest.prepare_url`` (a full parse, IDNA
+      check and requoting) depends only on the URL string when there are no
+      params, and sets nothing but ``.url``;
+    * the session's headers, validated: ``prepare_headers`` checks every
+      header with regular expressions on every request. The validated copy
+      is reused while the session's headers are the same items (compared
+      each time, so changes to ``session.headers`` take effect at once).
+
+    Both are bounded and per session; a lost race only repeats work.
+    """
+
+    __slots__ = ("_headers", "_urls")
+
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+        # (the session's header items, the validated store), swapped as one
+        # tuple so that a reader never pairs one's items with another's store.
+        self._headers: tuple[tuple[Any, ...], Any] = ((), None)
+
+    def prepare_url(self, p: PreparedRequest, url: Any, params: Any) -> None:
+        if params is not None or type(url) is not str:
+            p.prepare_url(url, params)
+            return
+        found = self._urls.get(url)
+        if found is None:
+            p.prepare_url(url, None)  # raises for a bad URL: nothing cached
+            if len(self._urls) >= _MAX_URLS:
+                self._urls = {}
+            self._urls[url] = p.url  # type: ignore[assignment]
+        else:
+            p.url = found
+
+    def prepare_headers(self, p: PreparedRequest, headers: Any) -> None:
+        store = getattr(headers, "_store", None)
+        if type(headers) is not CaseInsensitiveDict or store is None:
+            p.prepare_headers(headers)
+            return
+        # CaseInsensitiveDict keeps {lowercased: (name, value)}; its values
+        # say exactly what prepare_headers would copy.
+        items = tuple(store.values())
+        cached_items, cached_store = self._headers
+        if cached_store is not None and items == cached_items:
+            prepared: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
+            prepared._store = cached_store.copy()  # type: ignore[attr-defined]
+            p.headers = prepared
+            return
+        p.prepare_headers(headers)
+        self._headers = (items, p.headers._store.copy())  # type: ignore[attr-defined]
+
+
+_MAX_URLS = 1024
+
+# requests' helpers, typed (the stubs leave them untyped).
+cookiejar_from_dict: Callable[[Any], RequestsCookieJar] = _cookies.cookiejar_from_dict
+merge_cookies: Callable[[Any, Any], Any] = _cookies.merge_cookies
+merge_hooks: Callable[[Any, Any], Any] = _sessions.merge_hooks
+
+
+def prepare_request(
+    session: requests.Session,
+    request: Request,
+    env: EnvironmentCache,
+    cache: PrepareCache,
+) -> PreparedRequest:
+    """``requests.Session.prepare_request``, doing once what it does each time.
+
+    The same steps in the same order as ``PreparedRequest.prepare``, with
+    three steps skipped where they cannot change the result: the ``Cookie``
+    header when the merged jar is empty (an empty jar adds no header), the
+    auth step when there is no auth and the URL holds no ``@`` (no userinfo
+    to take credentials from), and cookie merging when there are no
+    cookies. URLs and validated headers come from ``cache``; netrc from
+    ``env``.
+    """
+    url: Any = request.url
+    method: Any = request.method
+    request_cookies: Any = request.cookies
+    session_cookies: Any = session.cookies
+    if not request_cookies and not len(session_cookies):
+        merged_cookies = RequestsCookieJar()
+    else:
+        cookies = request_cookies or {}
+        if not isinstance(cookies, cookiejar.CookieJar):
+            cookies = cookiejar_from_dict(cookies)
+        merged_cookies = merge_cookies(
+            merge_cookies(RequestsCookieJar(), session_cookies), cookies
+        )
+    auth = request.auth
+    if session.trust_env and not auth and not session.auth:
+        auth = env.netrc_auth(url)
+    auth = merge_setting(auth, session.auth)
+    params = merge_setting(request.params, session.params)
+    if isinstance(params, Mapping) and not params:
+        params = None  # what an empty mapping encodes to: no query
+    hooks = merge_hooks(request.hooks, session.hooks)
+
+    p = PreparedRequest()
+    p.prepare_method(method.upper())
+    cache.prepare_url(p, url, params)
+    cache.prepare_headers(p, _merged_headers(request.headers, session.headers))
+    if len(merged_cookies):
+        p.prepare_cookies(merged_cookies)
+    else:
+        p._cookies = merged_cookies  # type: ignore[attr-defined]
+    p.prepare_body(request.data, request.files, request.json)
+    if auth is not None or "@" in str(p.url):
+        p.prepare_auth(auth, url)
+    p.prepare_hooks(hooks)
+    return p
+
+
+def merge_environment_settings(
+    session: requests.Session,
+    env: EnvironmentCache,
+    url: str,
+    proxies: dict[str, str] | None,
+    stream: bool | None,
+    verify: Any,
+    cert: Any,
+) -> dict[str, Any] | None:
+    """``requests.Session.merge_environment_settings`` from the cache.
+
+    Returns ``None`` (the caller then uses requests' own method) when the
+    request names proxies of its own: their ``no_proxy`` entry changes what
+    the environment contributes, so the cache does not apply.
+    """
+    if proxies:
+        return None
+    if session.trust_env:
+        env_proxies = env.proxies(url)
+        if env_proxies and proxies is not None:
+            # requests fills the caller's dict in place; so do we.
+            for key, value in env_proxies.items():
+                proxies.setdefault(key, value)
+        elif env_proxies:
+            proxies = dict(env_proxies)
+        if verify is True or verify is None:
+            verify = env.ca_bundle() or verify
+    return {
+        "proxies": merge_setting(proxies, session.proxies),
+        "stream": merge_setting(stream, session.stream),
+        "verify": merge_setting(verify, session.verify),
+        "cert": merge_setting(cert, session.cert),
+    }
+
+
+# Response.iter_content's translation of urllib3 errors, as a table.
+_BODY_ERRORS: tuple[tuple[type[Exception], type[Exception]], ...] = (
+    (ProtocolError, ChunkedEncodingError),
+    (DecodeError, ContentDecodingError),
+    (ReadTimeoutError, RequestsConnectionError),
+    (SSLError, RequestsSSLError),
+)
+_URLLIB3_BODY_ERRORS = tuple(source for source, _ in _BODY_ERRORS)
+
+
+class ManagedResponse(Response):
+    """A ``requests.Response`` whose ``content`` reads the body in one call.
+
+    ``Response.content`` joins ``iter_content(10 * 1024)``: for a 1 MiB body,
+    about a hundred reads through urllib3's buffering. When the raw response
+    is urllib3's and the body has no ``Content-Encoding``, one
+    ``raw.read()`` gives the same bytes, with the same exceptions
+    (``ChunkedEncodingError``, ``ConnectionError``, ...), and releases the
+    connection the same way. Otherwise requests' own code runs.
+    """
+
+    __slots__ = ()
+    _content_consumed: bool
+
+    @property
+    def content(self) -> bytes:
+        raw = self.raw
+        state: Any = self._content  # False until read; bytes or None after
+        if (
+            state is False
+            and not self._content_consumed
+            and self.status_code != 0
+            and isinstance(raw, HTTPResponse)
+            and "content-encoding" not in raw.headers
+        ):
+            try:
+                data = raw.read(decode_content=True)
+            except _URLLIB3_BODY_ERRORS as exc:
+                for source, target in _BODY_ERRORS:
+                    if isinstance(exc, source):
+                        raise target(exc)  # noqa: B904 (as requests chains it)
+                raise  # pragma: no cover (the table covers the tuple)
+            self._content = data or b""
+            self._content_consumed = True
+            return self._content
+        content: bytes = Response.content.fget(self)  # type: ignore[attr-defined]
+        return content
