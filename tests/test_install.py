@@ -68,6 +68,7 @@ def third_party_fetch(url: str) -> str:
 # -- the acceptance ------------------------------------------------------------
 
 
+@pytest.mark.timeout(15)  # a regression would wait forever: fail fast instead
 def test_installed_requests_get_without_timeout_times_out(silent: Server) -> None:
     install(timeout=SHORT)
     started = time.monotonic()
@@ -143,6 +144,7 @@ def test_requests_helpers_use_a_managed_session_and_close_it(
     assert server.wait_for(lambda: server.connections_closed == 1)
 
 
+@pytest.mark.timeout(15)
 @pytest.mark.parametrize(("method", "helper"), HELPERS, ids=[m for m, _ in HELPERS])
 def test_requests_helpers_time_out_while_installed(
     method: str, helper: Callable[..., requests.Response], silent: Server
@@ -161,6 +163,7 @@ def test_installed_configuration_reaches_the_session() -> None:
         assert session._rm_policy == policy
 
 
+@pytest.mark.timeout(15)
 def test_explicit_request_timeout_still_wins(silent: Server) -> None:
     with installed(timeout=Timeout(connect=5, read=30)):
         started = time.monotonic()

@@ -35,9 +35,14 @@ from ._timeouts import Timeout, TimeoutTypes
 
 __all__ = ["Installation", "InstalledSession", "install", "installed", "uninstall"]
 
-# The class ManagedSession subclasses (requests.Session at import time). Read,
-# not patched: importing this module changes nothing.
-_REQUESTS_SESSION: type[requests.Session] = ManagedSession.__mro__[1]
+# requests' own Session class, found among ManagedSession's bases (even if
+# another library had replaced the ``requests.Session`` name before we were
+# imported). Read, not patched: importing this module changes nothing.
+_REQUESTS_SESSION: type[requests.Session] = next(
+    cls
+    for cls in ManagedSession.__mro__
+    if cls.__module__ == "requests.sessions" and cls.__qualname__ == "Session"
+)
 
 # Where requests keeps the name that ``requests.Session()`` and
 # ``requests.api.request`` resolve at call time.
