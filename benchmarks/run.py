@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from requests_managed import __version__
-from requests_managed._bench import format_table, run
+from requests_managed._bench import SCENARIOS, format_table, run
 
 
 def main() -> int:
@@ -29,8 +29,14 @@ def main() -> int:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply request counts (1.0)"
     )
+    parser.add_argument(
+        "--only", default="", help="run only scenarios whose name contains this"
+    )
     args = parser.parse_args()
-    results = run(rounds=args.rounds, scale=args.scale)
+    scenarios = tuple(s for s in SCENARIOS if args.only in s.name)
+    if not scenarios:
+        parser.error(f"no scenario matches {args.only!r}")
+    results = run(rounds=args.rounds, scale=args.scale, scenarios=scenarios)
     try:
         import httpx
 

@@ -236,11 +236,10 @@ def merge_environment_settings(
     if session.trust_env:
         env_proxies = env.proxies(url)
         if env_proxies and proxies is not None:
-            # requests fills the caller's dict in place; so do we.
+            # requests fills the caller's dict in place (and, given None,
+            # uses no environment proxy at all); so do we.
             for key, value in env_proxies.items():
                 proxies.setdefault(key, value)
-        elif env_proxies:
-            proxies = dict(env_proxies)
         if verify is True or verify is None:
             verify = env.ca_bundle() or verify
     return {

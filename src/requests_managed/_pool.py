@@ -33,6 +33,7 @@ from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, cast
 
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
+from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -352,6 +353,13 @@ class ManagedPoolManager(PoolManager):
     def __init__(self, manager: ConnectionManager, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rm_manager = manager
+        # urllib3 2.x drops a pool it evicts (or clears) without closing it,
+        # and the pool's idle sockets would stay open until it is collected.
+        # Closing a managed pool is safe for responses still being read: it
+        # closes the idle connections now and each in-use one on release.
+        self.pools = RecentlyUsedContainer(
+            self.pools._maxsize, dispose_func=_close_pool
+        )
         self.pool_classes_by_scheme = {
             "http": ManagedHTTPConnectionPool,
             "https": ManagedHTTPSConnectionPool,
@@ -368,6 +376,10 @@ class ManagedPoolManager(PoolManager):
         if isinstance(pool, ManagedHTTPConnectionPool):
             self._rm_manager.adopt(pool, (scheme, host.lower(), port))
         return pool
+
+
+def _close_pool(pool: HTTPConnectionPool) -> None:
+    pool.close()
 
 
 _managers: weakref.WeakSet[ConnectionManager] = weakref.WeakSet()

@@ -101,8 +101,9 @@ class ManagedSession(requests.Session):
             setattr(self, attr, value)
         adapters = self.adapters
         self._rm_start("<unpickled>")
-        # Keep adapters the user mounted (unpickled with the session).
-        for prefix, adapter in adapters.items():
+        # Keep adapters the user mounted (unpickled with the session). A copy:
+        # mount() reorders self.adapters, which may be this very mapping.
+        for prefix, adapter in list(adapters.items()):
             if not isinstance(adapter, ManagedAdapter):
                 self.mount(prefix, adapter)
 
