@@ -50,3 +50,41 @@ def test_user_errors_are_one_line_and_exit_nonzero(
     err = capsys.readouterr().err.strip()
     assert phrase in err and "Traceback" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_bench_prints_a_table_and_shows_progress() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "requests_managed",
+            "bench",
+            "--rounds",
+            "1",
+            "--scale",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "| small GETs, sequential | ManagedSession |" in result.stdout
+    assert "| 1 MiB bodies | requests.Session |" in result.stdout
+    assert "round 1/1" in result.stderr  # the progress lines
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["bench", "--rounds", "0"], "--rounds must be at least 1"),
+        (["bench", "--scale", "-1"], "--scale must be in"),
+    ],
+)
+def test_bench_rejects_bad_arguments(
+    args: list[str], phrase: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert phrase in capsys.readouterr().err

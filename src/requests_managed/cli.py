@@ -44,7 +44,33 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument(
         "--stats", action="store_true", help="print connection facts after the body"
     )
+    bench = commands.add_parser(
+        "bench",
+        help="a short benchmark against requests, urllib3 and httpx on loopback",
+        description="Run a short version of benchmarks/run.py: a fast loopback "
+        "server in a separate process, the same GETs through ManagedSession, "
+        "requests.Session, urllib3.PoolManager and httpx.Client (when "
+        "installed) in interleaved rounds; print a markdown table of medians "
+        "and ratios to requests.Session.",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=2, metavar="N", help="rounds (default: 2)"
+    )
+    bench.add_argument(
+        "--scale",
+        type=float,
+        default=0.2,
+        metavar="X",
+        help="fraction of the full run's request counts (default: 0.2)",
+    )
     return parser
+
+
+def _bench(rounds: int, scale: float) -> int:
+    from ._bench import format_table, run
+
+    print(format_table(run(rounds=rounds, scale=scale, progress=sys.stderr)))
+    return 0
 
 
 def _get(url: str, timeout: float | None, stats: bool) -> int:
@@ -85,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.requests)
         if args.command == "get":
             return _get(args.url, args.timeout, args.stats)
+        if args.command == "bench":
+            if args.rounds < 1:
+                parser.error(f"--rounds must be at least 1, got {args.rounds}")
+            if not 0 < args.scale <= 10:
+                parser.error(f"--scale must be in (0, 10], got {args.scale}")
+            return _bench(args.rounds, args.scale)
     except (requests.RequestException, ValueError) as exc:
         print(f"requests-managed: error: {exc}", file=sys.stderr)
         return 1
