@@ -146,7 +146,10 @@ def main() -> int:
         url = server.url("/small")
         for round_ in range(args.rounds):
             for workload, threads, stream in workloads:
-                for variant, patch in VARIANTS.items():
+                names = list(VARIANTS)
+                shift = round_ % len(names)  # no variant always goes first
+                for variant in names[shift:] + names[:shift]:
+                    patch = VARIANTS[variant]
                     sys.stderr.write(
                         f"\rround {round_ + 1}/{args.rounds}: {workload}, "
                         f"{variant}".ljust(70)

@@ -550,3 +550,30 @@ def test_cookie_jar_types_are_kept() -> None:
     with ManagedSession() as managed:
         got = managed.prepare_request(requests.Request("GET", URL, cookies=jar))
     assert type(got._cookies) is type(plain._cookies)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")],
+        [("Content-Type", "text/html; charset=latin-1")],
+    ],
+    ids=["no cookies", "two cookies", "charset"],
+)
+def test_built_responses_match_requests(headers: list[tuple[str, str]]) -> None:
+    reply = Reply(body=b"hi", headers=headers)
+    with Server(lambda r: reply) as server:
+        plain = requests.Session()
+        expected = plain.get(server.url + "/x?y=1", timeout=10)
+        with ManagedSession() as managed:
+            got = managed.get(server.url + "/x?y=1")
+            session_cookies = managed.cookies.get_dict()
+    assert type(got) is ManagedResponse
+    for name in ("status_code", "reason", "url", "encoding", "content"):
+        assert getattr(got, name) == getattr(expected, name), name
+    assert dict(got.headers) == dict(expected.headers)
+    assert got.cookies.get_dict() == expected.cookies.get_dict()
+    assert session_cookies == plain.cookies.get_dict()
+    assert got.request.url == expected.request.url
+    assert got.connection is managed.get_adapter(server.url)

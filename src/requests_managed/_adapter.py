@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from requests import PreparedRequest, Response
+from requests import cookies as _cookies
 from requests.adapters import HTTPAdapter
 from requests.exceptions import RequestException
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3.connectionpool import ConnectionPool
 from urllib3.util.retry import Retry
 
@@ -24,6 +27,11 @@ from .exceptions import DeadlineExceeded, PoolTimeout
 __all__ = ["ManagedAdapter"]
 
 RetriesType = Retry | int | None
+
+# requests' helper, typed (the stubs leave it untyped).
+extract_cookies_to_jar: Callable[[Any, Any, Any], None] = (
+    _cookies.extract_cookies_to_jar
+)
 
 # Pools remembered per (origin, verify, cert); past this many, start again.
 _MAX_CACHED_POOLS = 256
@@ -162,10 +170,23 @@ class ManagedAdapter(HTTPAdapter):
         return url
 
     def build_response(self, req: PreparedRequest, resp: Any) -> Response:
-        # HTTPAdapter's contract, unchanged, but for the response's class:
-        # ManagedResponse reads a non-streamed body in one call.
-        response = super().build_response(req, resp)
-        response.__class__ = ManagedResponse
+        # HTTPAdapter's contract, step by step, with two differences: the
+        # response is a ManagedResponse (one-call body reads), and the cookie
+        # jar is not consulted when the server set no cookie (it would add
+        # nothing; http.cookiejar costs several microseconds to find that).
+        response = ManagedResponse()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        headers = getattr(resp, "headers", {})
+        response.headers = CaseInsensitiveDict(headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        url = req.url
+        response.url = url.decode("utf-8") if isinstance(url, bytes) else url  # type: ignore[assignment]
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            extract_cookies_to_jar(response.cookies, req, resp)
+        response.request = req
+        response.connection = self
         return response
 
     def close(self) -> None:

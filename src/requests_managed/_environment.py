@@ -38,8 +38,18 @@ def origin_of(url: str) -> str:
 
     Two URLs with the same origin string have the same hostname and port, so
     everything requests derives from the environment for one holds for the
-    other.
+    other. Memoised: one request asks up to three times about one URL.
     """
+    found = _origins.get(url)
+    if found is None:
+        found = _origin(url)
+        if len(_origins) >= _MAX_ORIGINS:
+            _origins.clear()
+        _origins[url] = found
+    return found
+
+
+def _origin(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url.lower()
@@ -49,6 +59,10 @@ def origin_of(url: str) -> str:
         if 0 <= index < end:
             end = index
     return f"{scheme}://{rest[:end]}".lower()
+
+
+# Process-wide: a pure function's answers, bounded; safe to share.
+_origins: dict[str, str] = {}
 
 
 class EnvironmentCache:
