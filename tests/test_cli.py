@@ -88,3 +88,33 @@ def test_bench_rejects_bad_arguments(
         main(args)
     assert exit_.value.code == 2
     assert phrase in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["get", "--timeout", "abc", "http://127.0.0.1:1/"], ["nope"], ["get"]],
+    ids=["bad float", "unknown command", "missing url"],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_managed", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "get", "bench"])
+def test_every_command_has_help(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_managed", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.startswith(f"usage: requests-managed {command}")

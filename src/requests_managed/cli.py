@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import requests
 
@@ -14,12 +15,21 @@ from ._timeouts import Timeout
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="requests-managed",
         description="A connection-managed drop-in for requests.Session.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     demo = commands.add_parser(
         "demo",
         help="compare naive requests.get with a ManagedSession on loopback",
@@ -120,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (requests.RequestException, ValueError) as exc:
         print(f"requests-managed: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("requests-managed: interrupted", file=sys.stderr)
+        return 130
     parser.print_help()
     return 2
 
