@@ -14,8 +14,13 @@ that does the work), then with all of them off:
 - leak tracking (recording the call site of a streamed response; measured on
   ``stream=True`` requests, the only ones it touches).
 
-Rounds are interleaved and the median is reported, with the difference from
-"all on" in percent and microseconds. Sequential and 8-thread work both.
+Rounds are interleaved (the order rotated each round) and the median is
+reported, with the difference from "all on". Sequential and 8-thread work
+both. On a shared machine these end-to-end differences are mostly noise
+(several percent either way), because each mechanism costs far less than
+that; so the script also times each mechanism's per-request work directly
+(the best of several ``timeit`` repeats, which filters out interference) and
+prints it as a share of a request's CPU time.
 """
 
 from __future__ import annotations
@@ -26,11 +31,20 @@ import statistics
 import sys
 import threading
 import time
+import timeit
 from collections.abc import Callable, Iterator
 
-from requests_managed import ManagedSession, Timeout, _leaks, _pool
+from requests_managed import ManagedSession, Timeout, _deadline, _leaks, _pool
 from requests_managed._benchserver import BenchServer
-from requests_managed._stats import EventKind
+from requests_managed._deadline import Deadline
+from requests_managed._policy import (
+    ConnectionFacts,
+    ExchangeFacts,
+    KeepAlivePolicy,
+    decide_checkout,
+    decide_release,
+)
+from requests_managed._stats import Counters, EventKind
 
 Patch = Callable[[], contextlib.AbstractContextManager[None]]
 
@@ -131,6 +145,69 @@ def _run(url: str, count: int, threads: int, stream: bool) -> float:
         return (time.process_time() - cpu) / count * 1e6
 
 
+class _FakeConnection:
+    """Just what the bookkeeping touches."""
+
+    sock = None
+    _rm_requests = 0
+    _rm_will_close = False
+    _rm_key = ("http", "127.0.0.1", 1)
+    _connection = object()
+
+
+def _direct_costs() -> dict[str, float]:
+    """Microseconds of each mechanism's work for one request, timed alone."""
+    default = Timeout()
+    conn = _FakeConnection()
+    manager = _pool.ConnectionManager(
+        ManagedSession()._rm_limits, ManagedSession()._rm_policy
+    )
+    manager._counters[conn._rm_key] = Counters()
+
+    def coercion() -> None:
+        Timeout.coerce(None, default)
+
+    def deadline() -> None:
+        # What one request does: create it, arm and disarm the watchdog,
+        # and read the time left a few times.
+        d = Deadline(300.0)
+        entry = _deadline.arm(d, conn)
+        d.remaining()
+        d.remaining()
+        d.passed()
+        if entry is not None:
+            _deadline.disarm(entry)
+
+    def stats() -> None:
+        manager.sending(conn, True)  # type: ignore[arg-type]
+
+    def leak_tracking() -> None:
+        _leaks.track(conn)
+
+    policy = KeepAlivePolicy()
+
+    def policy_decisions() -> None:
+        # The facts gathered and the two decisions taken for each request.
+        now = time.monotonic()
+        facts = ConnectionFacts(created=now, last_used=now, requests=3)
+        decide_checkout(policy, facts, now)
+        exchange = ExchangeFacts(will_close=False, complete=True, deadline=False)
+        decide_release(policy, facts, exchange, now)
+
+    costs = {}
+    for name, work in {
+        "timeout coercion": coercion,
+        "deadline bookkeeping": deadline,
+        "stats counters": stats,
+        "keep-alive policy decisions": policy_decisions,
+        "leak tracking (stream=True only)": leak_tracking,
+    }.items():
+        number = 20_000
+        best = min(timeit.repeat(work, number=number, repeat=7))
+        costs[name] = best / number * 1e6
+    return costs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -167,6 +244,18 @@ def main() -> int:
             value = statistics.median(samples[workload, variant])
             delta = "" if variant == "all on" else f"{(value / base - 1) * 100:+.1f} %"
             print(f"| {workload} | {variant} | {value:.0f} | {delta} |")
+    request_cpu = statistics.median(samples["sequential GETs", "all on"])
+    costs = _direct_costs()
+    print(
+        "\nEach mechanism timed alone (best of 7 repeats), as a share of one "
+        f"sequential GET's {request_cpu:.0f} µs of CPU\n"
+    )
+    print("| mechanism | µs per request | share |")
+    print("|---|---:|---:|")
+    for name, cost in costs.items():
+        print(f"| {name} | {cost:.2f} | {cost / request_cpu * 100:.2f} % |")
+    total = sum(costs.values())
+    print(f"| all together | {total:.2f} | {total / request_cpu * 100:.2f} % |")
     return 0
 
 
