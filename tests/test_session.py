@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import pickle
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -173,6 +175,41 @@ def test_with_block_closes_every_socket(server: Server) -> None:
     assert session.pool_stats().total.closed == {CloseReason.SESSION_CLOSED: 1}
 
 
+def test_with_block_closes_sockets_that_live_responses_would_keep(
+    server: Server,
+) -> None:
+    """psf/requests#6573: with plain requests, a live Response keeps its pool
+    and so its socket open after the session's with-block."""
+    before = open_fds()
+    release = threading.Event()
+    server.handler = lambda request: Reply(
+        body=b"ok" if release.wait(5) else b"timed out"
+    )
+    with ManagedSession() as session, ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(session.get, server.url) for _ in range(4)]
+        assert server.wait_for(lambda: server.requests_served == 4)
+        release.set()
+        responses = [f.result(10) for f in futures]  # kept alive below
+        assert session.pool_stats().for_url(server.url).idle == 4
+    assert [r.text for r in responses] == ["ok"] * 4
+    assert server.wait_for(lambda: server.open_connections() == 0)
+    assert open_fds() == before
+    assert session.pool_stats().total.closed == {CloseReason.SESSION_CLOSED: 4}
+
+
+def test_one_watchdog_thread_serves_every_deadline(server: Server) -> None:
+    """The total deadline never starts a thread per request."""
+    with ManagedSession(timeout=Timeout(connect=1, read=5, total=10)) as session:
+        session.get(server.url)  # the watchdog exists from here on
+        before = threading.active_count()
+        for _ in range(20):
+            with session.get(server.url, stream=True) as r:
+                assert threading.active_count() == before
+                r.content  # noqa: B018
+        names = [t.name for t in threading.enumerate()]
+    assert names.count("requests-managed-deadline") == 1
+
+
 def test_streamed_response_context_manager_releases_on_exception(
     server: Server,
 ) -> None:
@@ -250,3 +287,15 @@ def test_no_warnings_in_normal_use(server: Server) -> None:
             session.get(server.url)
             with session.get(server.url, stream=True) as r:
                 r.content  # noqa: B018
+
+
+def test_repr_names_the_class_its_state_and_timeout() -> None:
+    class AppSession(ManagedSession):
+        pass
+
+    session = AppSession(timeout=Timeout(connect=1, read=2, total=3))
+    assert repr(session) == (
+        "<AppSession open timeout=Timeout(connect=1.0, read=2.0, total=3.0)>"
+    )
+    session.close()
+    assert repr(session).startswith("<AppSession closed ")

@@ -109,7 +109,7 @@ class ManagedSession(requests.Session):
 
     def __repr__(self) -> str:
         state = "closed" if self._rm_closed else "open"
-        return f"<ManagedSession {state} timeout={self._rm_timeout!r}>"
+        return f"<{type(self).__name__} {state} timeout={self._rm_timeout!r}>"
 
     # -- the environment, read once per origin --------------------------------
 
