@@ -12,87 +12,21 @@ checker checks each one by name; ``timeout=`` also takes a ``Timeout``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from http.cookiejar import CookieJar
-from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from requests import PreparedRequest, Response
-from requests.auth import AuthBase
+from requests import Response
 
 from ._session import ManagedSession
-from ._timeouts import TimeoutTypes
+from ._types import Data, GetOptions, Params, PostOptions, PutOptions, RequestOptions
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["delete", "get", "head", "options", "patch", "post", "put", "request"]
 
-# The forms requests accepts for each argument (see requests.Session.request).
-_Params = Mapping[str, object] | Iterable[tuple[str, object]] | str | bytes
-_Data = (
-    str
-    | bytes
-    | Mapping[str, object]
-    | Iterable[tuple[object, object]]
-    | Iterable[bytes]
-    | IO[bytes]
-    | IO[str]
-)
-_Headers = Mapping[str, str | bytes | None]
-_Cookies = CookieJar | Mapping[str, str]
-_Files = Mapping[str, object] | Iterable[tuple[str, object]]
-_Auth = tuple[str, str] | AuthBase | Callable[[PreparedRequest], PreparedRequest]
-_Hook = Callable[[Response], object]
-_Hooks = Mapping[str, _Hook | Iterable[_Hook]]
-_Cert = str | tuple[str, str]
-
-
-class _Options(TypedDict, total=False):
-    """Keyword arguments every helper takes."""
-
-    headers: _Headers | None
-    cookies: _Cookies | None
-    files: _Files | None
-    auth: _Auth | None
-    timeout: TimeoutTypes
-    allow_redirects: bool
-    proxies: Mapping[str, str] | None
-    hooks: _Hooks | None
-    stream: bool | None
-    verify: bool | str | None
-    cert: _Cert | None
-
-
-class _WithParams(_Options, total=False):
-    params: _Params | None
-
-
-class _WithData(_Options, total=False):
-    data: _Data | None
-
-
-class _WithJson(_Options, total=False):
-    json: object
-
-
-class _GetOptions(_WithData, _WithJson, total=False):
-    """``get(url, params, **options)``."""
-
-
-class _PostOptions(_WithParams, total=False):
-    """``post(url, data, json, **options)``."""
-
-
-class _PutOptions(_WithParams, _WithJson, total=False):
-    """``put`` / ``patch(url, data, **options)``."""
-
-
-class _RequestOptions(_WithParams, _WithData, _WithJson, total=False):
-    """``request(method, url, **options)``, ``head``, ``options``, ``delete``."""
-
 
 def request(
-    method: str | bytes, url: str | bytes, **kwargs: Unpack[_RequestOptions]
+    method: str | bytes, url: str | bytes, **kwargs: Unpack[RequestOptions]
 ) -> Response:
     """Send one request through a one-shot ``ManagedSession`` and close it.
 
@@ -130,18 +64,18 @@ def request(
 
 
 def get(
-    url: str | bytes, params: _Params | None = None, **kwargs: Unpack[_GetOptions]
+    url: str | bytes, params: Params | None = None, **kwargs: Unpack[GetOptions]
 ) -> Response:
     """Send a GET request (see ``request``)."""
     return request("GET", url, params=params, **kwargs)
 
 
-def options(url: str | bytes, **kwargs: Unpack[_RequestOptions]) -> Response:
+def options(url: str | bytes, **kwargs: Unpack[RequestOptions]) -> Response:
     """Send an OPTIONS request (see ``request``)."""
     return request("OPTIONS", url, **kwargs)
 
 
-def head(url: str | bytes, **kwargs: Unpack[_RequestOptions]) -> Response:
+def head(url: str | bytes, **kwargs: Unpack[RequestOptions]) -> Response:
     """Send a HEAD request (see ``request``); redirects are not followed by default."""
     kwargs.setdefault("allow_redirects", False)
     return request("HEAD", url, **kwargs)
@@ -149,28 +83,28 @@ def head(url: str | bytes, **kwargs: Unpack[_RequestOptions]) -> Response:
 
 def post(
     url: str | bytes,
-    data: _Data | None = None,
+    data: Data | None = None,
     json: object = None,
-    **kwargs: Unpack[_PostOptions],
+    **kwargs: Unpack[PostOptions],
 ) -> Response:
     """Send a POST request (see ``request``)."""
     return request("POST", url, data=data, json=json, **kwargs)
 
 
 def put(
-    url: str | bytes, data: _Data | None = None, **kwargs: Unpack[_PutOptions]
+    url: str | bytes, data: Data | None = None, **kwargs: Unpack[PutOptions]
 ) -> Response:
     """Send a PUT request (see ``request``)."""
     return request("PUT", url, data=data, **kwargs)
 
 
 def patch(
-    url: str | bytes, data: _Data | None = None, **kwargs: Unpack[_PutOptions]
+    url: str | bytes, data: Data | None = None, **kwargs: Unpack[PutOptions]
 ) -> Response:
     """Send a PATCH request (see ``request``)."""
     return request("PATCH", url, data=data, **kwargs)
 
 
-def delete(url: str | bytes, **kwargs: Unpack[_RequestOptions]) -> Response:
+def delete(url: str | bytes, **kwargs: Unpack[RequestOptions]) -> Response:
     """Send a DELETE request (see ``request``)."""
     return request("DELETE", url, **kwargs)

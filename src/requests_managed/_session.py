@@ -23,6 +23,16 @@ from .exceptions import DeadlineExceeded, SessionClosed
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
+    from typing_extensions import Unpack
+
+    from ._types import (
+        Data,
+        GetOptions,
+        Params,
+        PostOptions,
+        PutOptions,
+        RequestOptions,
+    )
 
 __all__ = ["ManagedSession"]
 
@@ -110,6 +120,60 @@ class ManagedSession(requests.Session):
     def __repr__(self) -> str:
         state = "closed" if self._rm_closed else "open"
         return f"<{type(self).__name__} {state} timeout={self._rm_timeout!r}>"
+
+    if TYPE_CHECKING:
+        # For type checkers only (no runtime cost: requests' own methods run).
+        # types-requests types ``timeout=`` as a float or a tuple; these
+        # signatures add ``Timeout`` and ``urllib3.Timeout``, so that
+        # ``session.get(url, timeout=Timeout(...))`` type-checks. Parameter
+        # types are ours (see _types.py), hence the override ignores.
+        def request(  # type: ignore[override]
+            self,
+            method: str | bytes,
+            url: str | bytes,
+            **kwargs: Unpack[RequestOptions],
+        ) -> Response: ...
+
+        def get(  # type: ignore[override]
+            self,
+            url: str | bytes,
+            params: Params | None = None,
+            **kwargs: Unpack[GetOptions],
+        ) -> Response: ...
+
+        def options(  # type: ignore[override]
+            self, url: str | bytes, **kwargs: Unpack[RequestOptions]
+        ) -> Response: ...
+
+        def head(  # type: ignore[override]
+            self, url: str | bytes, **kwargs: Unpack[RequestOptions]
+        ) -> Response: ...
+
+        def post(  # type: ignore[override]
+            self,
+            url: str | bytes,
+            data: Data | None = None,
+            json: object = None,
+            **kwargs: Unpack[PostOptions],
+        ) -> Response: ...
+
+        def put(  # type: ignore[override]
+            self,
+            url: str | bytes,
+            data: Data | None = None,
+            **kwargs: Unpack[PutOptions],
+        ) -> Response: ...
+
+        def patch(  # type: ignore[override]
+            self,
+            url: str | bytes,
+            data: Data | None = None,
+            **kwargs: Unpack[PutOptions],
+        ) -> Response: ...
+
+        def delete(  # type: ignore[override]
+            self, url: str | bytes, **kwargs: Unpack[RequestOptions]
+        ) -> Response: ...
 
     # -- the environment, read once per origin --------------------------------
 
