@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
+import weakref
 
+from requests_managed import _deadline
 from requests_managed._deadline import Deadline, arm, disarm
 
 
@@ -62,3 +65,41 @@ def test_disarmed_connection_is_left_alone() -> None:
         a.settimeout(1)
         assert a.recv(1) == b"x"
         assert not deadline.expired
+
+
+def test_disarming_drops_the_connection_at_once() -> None:
+    conn = _Conn(None)
+    ref = weakref.ref(conn)
+    entry = arm(Deadline(300.0), conn)
+    assert entry is not None
+    disarm(entry)
+    del conn
+    gc.collect()
+    # the entry may wait in the heap for 300 s; the connection must not
+    assert ref() is None
+
+
+def test_disarmed_entries_do_not_accumulate() -> None:
+    # one request per entry, each with the default 300 s total: without
+    # compaction every one would stay in the heap until its deadline
+    for _ in range(10_000):
+        entry = arm(Deadline(300.0), _Conn(None))
+        assert entry is not None
+        disarm(entry)
+    assert len(_deadline._WATCHDOG._heap) <= 2 * _deadline._COMPACT_AFTER
+
+
+def test_an_armed_deadline_still_fires_after_compaction() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        deadline = Deadline(0.5)
+        arm(deadline, _Conn(a))
+        for _ in range(1_000):  # compactions happen around the armed entry
+            entry = arm(Deadline(300.0), _Conn(None))
+            assert entry is not None
+            disarm(entry)
+        a.settimeout(10)
+        start = time.monotonic()
+        assert a.recv(1) == b""
+        assert time.monotonic() - start < 5
+        assert deadline.expired

@@ -12,6 +12,12 @@ pool closes the connection instead of reusing it.
 One daemon thread serves the whole process, started on first use and again in
 a forked child (threads do not survive ``fork``). Arming and disarming are a
 heap push and a flag under one lock.
+
+A disarmed entry stays in the heap until it reaches the top (its deadline,
+300 s by default), so disarming drops the entry's connection at once, and the
+heap is compacted whenever more than half of it is disarmed: a busy session
+would otherwise keep one entry, and through it a connection and its pool
+manager, alive for every request of the last ``total`` seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ import time
 from typing import Protocol
 
 __all__ = ["Deadline", "arm", "disarm"]
+
+# Compact the heap once more than this many (and more than half of its)
+# entries are disarmed; amortised O(1) per disarm.
+_COMPACT_AFTER = 64
 
 
 class Deadline:
@@ -72,7 +82,7 @@ class _Arming:
 
     def __init__(self, deadline: Deadline, conn: _Socketed) -> None:
         self.deadline = deadline
-        self.conn = conn
+        self.conn: _Socketed | None = conn  # None once disarmed
         self.active = True
 
 
@@ -82,6 +92,7 @@ class _Watchdog:
         self._heap: list[tuple[float, int, _Arming]] = []
         self._seq = itertools.count()
         self._pid = -1
+        self._disarmed = 0  # disarmed entries still in the heap
 
     def arm(self, deadline: Deadline, conn: _Socketed) -> _Arming | None:
         at = deadline.at
@@ -100,13 +111,25 @@ class _Watchdog:
         # Under the lock, so the watchdog never shuts down a socket that has
         # already been handed back to the pool for another request.
         with self._cond:
+            if not entry.active:
+                return
             entry.active = False
+            entry.conn = None
+            self._disarmed += 1
+            if self._disarmed > _COMPACT_AFTER and 2 * self._disarmed > len(self._heap):
+                self._compact()
+
+    def _compact(self) -> None:
+        # Called with the lock held. The earliest entry may change, but the
+        # watchdog re-reads the top of the heap whenever it wakes.
+        self._heap = [item for item in self._heap if item[2].active]
+        heapq.heapify(self._heap)
+        self._disarmed = 0
 
     def _start(self) -> None:
         # Called with the lock held, in a new process or the first time.
         self._pid = os.getpid()
-        self._heap = [item for item in self._heap if item[2].active]
-        heapq.heapify(self._heap)
+        self._compact()
         thread = threading.Thread(
             target=self._run, name="requests-managed-deadline", daemon=True
         )
@@ -118,6 +141,7 @@ class _Watchdog:
             while self._pid == pid:
                 while self._heap and not self._heap[0][2].active:
                     heapq.heappop(self._heap)
+                    self._disarmed -= 1
                 if not self._heap:
                     self._cond.wait()
                     continue
@@ -129,7 +153,9 @@ class _Watchdog:
                 heapq.heappop(self._heap)
                 entry.active = False
                 entry.deadline.expired = True
-                _abort(entry.conn.sock)
+                conn, entry.conn = entry.conn, None
+                if conn is not None:
+                    _abort(conn.sock)
 
     def after_fork_in_child(self) -> None:
         # The lock may have been held by a thread that does not exist here.
