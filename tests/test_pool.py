@@ -126,6 +126,44 @@ def test_32_threads_at_max_per_host_4_waiters_get_pool_timeout(
     assert server.bodies_received("/wait") == []  # nothing was sent for them
 
 
+def test_a_waiting_caller_gets_the_next_released_connection(server: Server) -> None:
+    """First come, first served: the thread that releases a connection cannot
+    take it back on its next request ahead of a caller already waiting."""
+    server.handler = lambda request: Reply(
+        delay=0.02 if request.path.startswith("/hog") else 0.0
+    )
+    stop = threading.Event()
+    limits = PoolLimits(max_per_host=1, wait_timeout=5)
+    with ManagedSession(limits=limits) as session, ThreadPoolExecutor(2) as pool:
+
+        def hog() -> None:
+            i = 0
+            while not stop.is_set():
+                session.get(f"{server.url}/hog/{i}")
+                i += 1
+
+        hogging = pool.submit(hog)
+        try:
+            assert server.wait_for(lambda: server.requests_served > 0)
+            overtaken = []
+            for attempt in range(5):
+                waits = session.pool_stats().for_url(server.url).waits
+                served_before = server.requests_served
+                assert session.get(f"{server.url}/wait/{attempt}").ok
+                if session.pool_stats().for_url(server.url).waits == waits:
+                    continue  # the hog happened to be between requests
+                targets = [r.target for r in server.requests]
+                hogs = targets[served_before : targets.index(f"/wait/{attempt}")]
+                overtaken.append(len(hogs))
+        finally:
+            stop.set()
+            hogging.result(10)
+    assert overtaken, "the waiter never had to wait"
+    # at most the hog's request in flight when the waiter queued came first
+    assert max(overtaken) <= 1
+    # (one hog thread never waits, so every wait counted was the waiter's)
+
+
 @pytest.mark.parametrize("max_idle", [0, 1, 2])
 def test_max_idle_per_host_keeps_that_many(server: Server, max_idle: int) -> None:
     server.handler = echo_slow

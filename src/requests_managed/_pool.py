@@ -9,9 +9,16 @@ two seams, ``_get_conn`` (check-out) and ``_put_conn`` (release), with one
 * the idle connections of every pool (a LIFO stack per pool, newest on top);
 * per-host counters (:class:`~._stats.Counters`), updated on each transition,
   never recomputed by scanning;
-* the limits: ``max_per_host``/``max_total`` make callers wait on a condition
-  (bounded) instead of opening more; ``max_idle_per_host`` closes the excess
-  on release, counted as ``pool-overflow``.
+* the limits: ``max_per_host``/``max_total`` make callers wait (bounded)
+  instead of opening more; ``max_idle_per_host`` closes the excess on
+  release, counted as ``pool-overflow``.
+* the callers waiting at a limit, first come first served (as Go's
+  ``http.Transport`` queues them): a released connection is handed straight
+  to the first caller waiting for its pool, and a newcomer never overtakes a
+  waiting caller. Without that, the thread that just released a connection
+  takes it back on its next request before a woken waiter runs, and a waiter
+  can starve until ``PoolTimeout`` while connections are freed every
+  millisecond.
 
 Decisions are made under the lock; sockets are closed and listeners called
 outside it. A connection's states are ``IN_USE -> IDLE -> IN_USE ... ->
@@ -22,6 +29,7 @@ whoever calls it (us, urllib3 after an error, or a response being closed).
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -385,13 +393,28 @@ def _close_pool(pool: HTTPConnectionPool) -> None:
 _managers: weakref.WeakSet[ConnectionManager] = weakref.WeakSet()
 
 
+class _Waiter:
+    """A caller waiting at a limit; woken by its own condition (same lock)."""
+
+    __slots__ = ("cond", "conn", "key", "pool")
+
+    def __init__(self, pool: ManagedHTTPConnectionPool, lock: threading.Lock) -> None:
+        self.pool = pool
+        self.key = pool._rm_key
+        self.cond = threading.Condition(lock)
+        # a connection handed over on release (already counted as in use)
+        self.conn: ManagedHTTPConnection | None = None
+
+
 class ConnectionManager:
     """Every connection of one session: limits, policy, counters, events."""
 
     def __init__(self, limits: PoolLimits, policy: KeepAlivePolicy) -> None:
         self.limits = limits
         self.policy = policy
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._counters: dict[HostKey, Counters] = {}
         self._pools: weakref.WeakSet[ManagedHTTPConnectionPool] = weakref.WeakSet()
         self._open_total = 0
@@ -436,44 +459,70 @@ class ConnectionManager:
         key = pool._rm_key
         counters = self._counters[key]
         give_up = None if wait is None else time.monotonic() + wait
-        waited = False
+        waiter: _Waiter | None = None
         while True:
-            if deadline is not None and deadline.passed():
-                raise DeadlinePassed(pool, "deadline passed")
             evicted: ManagedHTTPConnection | None = None
             conn: ManagedHTTPConnection | None = None
+            handed = opening = False
             with self._cond:
-                if self._closed or pool._rm_closed:
+                if waiter is not None and waiter.conn is not None:
+                    conn, waiter = waiter.conn, None  # handed over on release
+                    handed = True
+                elif deadline is not None and deadline.passed():
+                    self._leave(waiter)
+                    raise DeadlinePassed(pool, "deadline passed")
+                elif self._closed or pool._rm_closed:
+                    self._leave(waiter)
                     raise ClosedPoolError(pool, "Pool is closed.")
-                if pool._rm_idle and not context.force_new:
-                    conn = pool._rm_idle.pop()
-                    conn._rm_state = _IN_USE
-                    counters.idle -= 1
-                    counters.in_use += 1
-                elif self._may_open(key, counters):
-                    counters.in_use += 1
-                    self._open_total += 1
                 else:
-                    evicted = self._evict_idle(key, counters)
-                    if evicted is None:
-                        if not waited:
-                            waited = True
+                    # A newcomer queues behind callers already waiting for the
+                    # same connections; a waiter takes whatever it finds.
+                    waiters = self._waiters if waiter is None else None
+                    if (
+                        pool._rm_idle
+                        and not context.force_new
+                        and not (waiters and self._waiting_for(pool, waiters))
+                    ):
+                        conn = pool._rm_idle.pop()
+                        conn._rm_state = _IN_USE
+                        counters.idle -= 1
+                        counters.in_use += 1
+                    elif not (waiters and self._waiting_for_key(key, waiters)):
+                        if self._may_open(key, counters):
+                            counters.in_use += 1
+                            self._open_total += 1
+                            opening = True
+                        else:
+                            evicted = self._evict_idle(key, counters)
+                    if conn is not None or evicted is not None or opening:
+                        self._leave(waiter)
+                        waiter = None
+                    else:
+                        if waiter is None:
+                            waiter = _Waiter(pool, self._lock)
+                            self._waiters.append(waiter)
                             counters.waits += 1
                         left = None if give_up is None else give_up - time.monotonic()
                         if left is not None and left <= 0:
+                            self._leave(waiter)
                             counters.pool_timeouts += 1
                             raise PoolWaitTimeout(
                                 pool,
                                 f"no connection to {key[1]}:{key[2]} became free "
                                 f"within {wait!r} s (limits: {self.limits!r})",
                             )
-                        self._cond.wait(left)
+                        waiter.cond.wait(left)
                         continue
+            if opening:
+                return self._new(pool, key, deadline)
             if evicted is not None:
                 evicted.close()
                 continue
-            if conn is None:
-                return self._new(pool, key, deadline)
+            if conn is None:  # unreachable: every branch above set one
+                continue
+            if handed and deadline is not None and deadline.passed():
+                self.checkin(conn)  # out of time while waiting: pass it on
+                raise DeadlinePassed(pool, "deadline passed")
             # Decisions that need a clock reading or a syscall happen outside
             # the lock; an expired connection is closed and we go round again.
             decision = decide_checkout(self.policy, conn._rm_facts(), time.monotonic())
@@ -488,6 +537,53 @@ class ConnectionManager:
                 continue
             self._arm(conn, deadline)
             return conn
+
+    # -- waiting (all called under the lock) -----------------------------------
+
+    def _waiting_for(
+        self, pool: ManagedHTTPConnectionPool, waiters: collections.deque[_Waiter]
+    ) -> bool:
+        """Is a caller already waiting for a connection of ``pool``?"""
+        return any(w.pool is pool for w in waiters)
+
+    def _waiting_for_key(
+        self, key: HostKey, waiters: collections.deque[_Waiter]
+    ) -> bool:
+        """Is a caller already waiting for room to open a connection to ``key``?
+
+        With ``max_total`` every waiter wants the same room.
+        """
+        if self.limits.max_total is not None:
+            return bool(waiters)
+        return any(w.key == key for w in waiters)
+
+    def _leave(self, waiter: _Waiter | None) -> None:
+        if waiter is not None:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _wake(self, key: HostKey) -> None:
+        """Room was freed for ``key`` (a close), or an idle connection appeared:
+        wake the first waiter for ``key`` and the first waiter of all (who may
+        evict an idle connection or, at ``max_total``, use the room)."""
+        waiters = self._waiters
+        if not waiters:
+            return
+        waiters[0].cond.notify()
+        for w in waiters:
+            if w.key == key:
+                w.cond.notify()
+                return
+
+    def _hand_over(self, conn: ManagedHTTPConnection, pool: Any) -> bool:
+        """Give a released connection to the first caller waiting for its pool."""
+        for w in self._waiters:
+            if w.pool is pool:
+                self._waiters.remove(w)
+                w.conn = conn
+                w.cond.notify()
+                return True
+        return False
 
     def _may_open(self, key: HostKey, counters: Counters) -> bool:
         limits = self.limits
@@ -544,7 +640,7 @@ class ConnectionManager:
         with self._cond:
             self._counters[key].in_use -= 1
             self._open_total -= 1
-            self._cond.notify()
+            self._wake(key)
 
     @staticmethod
     def _arm(conn: ManagedHTTPConnection, deadline: Deadline | None) -> None:
@@ -600,18 +696,20 @@ class ConnectionManager:
                 counters = self._counters[key]
                 if pool_closed:
                     reason = CloseReason.SESSION_CLOSED
-                elif counters.idle >= self.limits.max_idle_per_host:
-                    reason = CloseReason.POOL_OVERFLOW
                 else:
                     pool = conn._rm_pool() if conn._rm_pool is not None else None
                     if pool is None or pool._rm_closed:
                         reason = CloseReason.SESSION_CLOSED
+                    elif self._waiters and self._hand_over(conn, pool):
+                        return  # still in use, now by the waiter
+                    elif counters.idle >= self.limits.max_idle_per_host:
+                        reason = CloseReason.POOL_OVERFLOW
                     else:
                         pool._rm_idle.append(conn)
                         conn._rm_state = _IDLE
                         counters.in_use -= 1
                         counters.idle += 1
-                        self._cond.notify()
+                        self._wake(key)
                         return
         conn._rm_close_reason = reason
         conn.close()
@@ -636,7 +734,7 @@ class ConnectionManager:
                 self._open_total -= 1
             if conn._rm_connected:
                 counters.closed[reason] = counters.closed.get(reason, 0) + 1
-            self._cond.notify()
+            self._wake(conn._rm_key)
         if conn._rm_connected:
             self._emit(EventKind.CLOSED, conn, reason)
 
@@ -647,6 +745,9 @@ class ConnectionManager:
         with self._cond:
             pool._rm_closed = True
             idle = self._take_idle(pool)
+            for waiter in self._waiters:
+                if waiter.pool is pool:
+                    waiter.cond.notify()  # it raises ClosedPoolError
         for conn in idle:
             conn._rm_close_reason = conn._rm_close_reason or CloseReason.SESSION_CLOSED
             conn.close()
@@ -658,7 +759,8 @@ class ConnectionManager:
             idle = [
                 conn for pool in list(self._pools) for conn in self._take_idle(pool)
             ]
-            self._cond.notify_all()
+            for waiter in self._waiters:
+                waiter.cond.notify()
         for conn in idle:
             conn._rm_close_reason = CloseReason.SESSION_CLOSED
             conn.close()
@@ -684,7 +786,9 @@ class ConnectionManager:
         connection is untouched. Connections in use by threads that do not
         exist here are never released; the new generation disowns them.
         """
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters = collections.deque()  # their threads do not exist here
         self._generation += 1
         idle = [conn for pool in list(self._pools) for conn in self._take_idle(pool)]
         for counters in self._counters.values():
