@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import weakref
 
 import pytest
 
@@ -74,6 +76,24 @@ def test_multiprocessing_fork_workers_get_their_own_connections(
             worker.join(20)
             assert worker.exitcode == 0
         assert session.get(server.url + "/parent").text == "/parent on 1"
+    # no crossed responses: each worker got the answer to its own request
+    assert [answer.split(" on ")[0] for answer in answers] == ["/worker"] * 3
     connection_ids = {answer.rsplit(" ", 1)[1] for answer in answers}
     assert "1" not in connection_ids
     assert len(connection_ids) == 3
+    assert server.requests_per_connection()[1] == 2  # the parent's, reused
+
+
+def test_fork_registry_does_not_keep_sessions_alive(server: Server) -> None:
+    from requests_managed import _pool
+
+    session = ManagedSession()
+    session.get(server.url)
+    session.close()
+    manager = weakref.ref(session._rm_adapter._rm_manager)
+    ref = weakref.ref(session)
+    del session
+    gc.collect()
+    assert ref() is None
+    assert manager() is None
+    assert all(m is not None for m in _pool._managers)

@@ -357,3 +357,14 @@ def test_backlogged_listener_makes_connects_time_out() -> None:
             assert time.monotonic() - start < 2
         finally:
             probe.close()
+
+
+def test_the_suite_cannot_reach_beyond_loopback() -> None:
+    """pytest-socket (configured in pyproject.toml) blocks any other host."""
+    import pytest_socket
+
+    with (
+        pytest.warns(UserWarning, match="192.0.2.1"),  # pytest-socket warns too
+        pytest.raises(pytest_socket.SocketConnectBlockedError),
+    ):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1

@@ -88,3 +88,19 @@ def test_debug_logs_name_host_connection_and_reason(
     messages = [r.getMessage() for r in caplog.records if r.name == "requests_managed"]
     assert any("opened" in m and f"127.0.0.1:{server.port}" in m for m in messages)
     assert any("closed (session-closed)" in m for m in messages)
+
+
+def test_no_event_is_built_when_nobody_listens(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from requests_managed import _pool
+
+    def no_events(*args: object) -> None:
+        raise AssertionError("an event was built with nobody listening")
+
+    monkeypatch.setattr(_pool, "ConnectionEvent", no_events)
+    with ManagedSession() as session:
+        server.handler = lambda request: Reply(close=request.index_on_connection == 2)
+        for _ in range(3):
+            assert session.get(server.url).ok  # opened, reused, closed, opened
+        assert session.pool_stats().total.closed == {CloseReason.SERVER_CLOSE: 1}
