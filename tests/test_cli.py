@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,6 +23,24 @@ def test_demo_prints_the_comparison_table() -> None:
     connections = next(line for line in lines if line.startswith("TCP connections"))
     assert connections.split()[3:] == ["50", "1"]
     assert any(line.startswith("timeout on every request") for line in lines)
+
+
+def test_demo_with_defaults_prints_the_table_within_10_seconds() -> None:
+    """Issue 2, acceptance 7: the default demo (200 requests each way)."""
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_managed", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert time.monotonic() - start < 10  # the spec's bound; ~1.5 s here
+    lines = result.stdout.splitlines()
+    requests_line = next(line for line in lines if line.startswith("requests "))
+    assert requests_line.split()[1:] == ["200", "200"]
+    connections = next(line for line in lines if line.startswith("TCP connections"))
+    assert connections.split()[3:] == ["200", "1"]
 
 
 def test_get_prints_response_and_stats(

@@ -227,10 +227,21 @@ def test_checkout_never_keeps_a_connection_past_a_limit(
     policy: KeepAlivePolicy, conn: ConnectionFacts
 ) -> None:
     decision = decide_checkout(policy, conn, NOW)
-    idle_expired = (
-        policy.idle_timeout is not None and NOW - conn.last_used >= policy.idle_timeout
+    idle = NOW - conn.last_used
+    idle_expired = policy.idle_timeout is not None and idle >= policy.idle_timeout
+    server_expired = (
+        policy.honor_server_keep_alive
+        and conn.server_idle_timeout is not None
+        and idle >= conn.server_idle_timeout - policy.keep_alive_margin
+    )
+    server_exhausted = (
+        policy.honor_server_keep_alive
+        and conn.server_max_requests is not None
+        and conn.requests >= conn.server_max_requests
     )
     if _past_a_limit(policy, conn) or idle_expired:
+        assert not decision.keep
+    if server_expired or server_exhausted:  # the server's own limits
         assert not decision.keep
     assert decision.keep == (decision.reason is None)
 

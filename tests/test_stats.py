@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -88,6 +89,10 @@ def test_debug_logs_name_host_connection_and_reason(
     messages = [r.getMessage() for r in caplog.records if r.name == "requests_managed"]
     assert any("opened" in m and f"127.0.0.1:{server.port}" in m for m in messages)
     assert any("closed (session-closed)" in m for m in messages)
+    # each names its connection by id, the same id from open to close
+    found = [re.match(r"connection (\d+) to ", m) for m in messages]
+    ids = {match.group(1) for match in found if match is not None}
+    assert len(ids) == 1
 
 
 def test_no_event_is_built_when_nobody_listens(
