@@ -7,16 +7,20 @@ import pickle
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 
 from requests_managed import (
     CloseReason,
     DeadlineExceeded,
     InvalidTimeout,
     ManagedSession,
+    PoolLimits,
     SessionClosed,
     Timeout,
 )
@@ -253,11 +257,26 @@ def test_unclosed_session_warns_where_it_was_created_and_closes(
     session = ManagedSession()
     line = _line() - 1
     session.get(server.url)
-    with pytest.warns(ResourceWarning, match=rf"test_session.py:{line}"):
+    with pytest.warns(ResourceWarning, match=rf"test_session.py:{line}") as caught:
         del session
         gc.collect()
+    # Attributed to the creating line, so filters by module or line match it.
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
     assert server.wait_for(lambda: server.open_connections() == 0)
     assert open_fds() == before
+
+
+@pytest.mark.parametrize("retries", ["3", -1, 2.5, True, object()])
+def test_invalid_retries_are_rejected_at_construction(retries: object) -> None:
+    with pytest.raises(TypeError, match="retries must be") as error:
+        ManagedSession(retries=retries)  # type: ignore[arg-type]
+    assert repr(retries) in str(error.value)
+
+
+@pytest.mark.parametrize("retries", [None, 0, 2, Retry(1, read=False)])
+def test_valid_retries_are_accepted(retries: Retry | int | None) -> None:
+    with ManagedSession(retries=retries) as session:
+        assert session._rm_retries is retries
 
 
 def _line() -> int:
@@ -299,3 +318,39 @@ def test_repr_names_the_class_its_state_and_timeout() -> None:
     )
     session.close()
     assert repr(session).startswith("<AppSession closed ")
+
+
+def test_a_caller_waiting_at_a_limit_gets_session_closed_when_it_closes() -> None:
+    release = threading.Event()
+    arrived = threading.Event()
+
+    def handler(request: Any) -> Reply:
+        arrived.set()
+        release.wait(10)
+        return Reply(body=b"slow")
+
+    with Server(handler) as server:
+        session = ManagedSession(
+            limits=PoolLimits(max_per_host=1, wait_timeout=30),
+            timeout=Timeout(connect=30, read=30, total=60),
+        )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            holder = pool.submit(session.get, server.url)
+            assert arrived.wait(10)
+            waiter = pool.submit(session.get, server.url)
+            assert _wait_until(lambda: session.pool_stats().total.waits == 1)
+            session.close()
+            with pytest.raises(SessionClosed, match="nothing was sent"):
+                waiter.result(timeout=10)
+            release.set()
+            assert holder.result(timeout=10).content == b"slow"
+        assert len(server.requests) == 1
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()

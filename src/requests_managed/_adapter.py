@@ -12,6 +12,7 @@ from requests.exceptions import RequestException
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import ClosedPoolError
 from urllib3.util.retry import Retry
 
 from . import _pool
@@ -22,7 +23,7 @@ from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import PoolStats
 from ._timeouts import Timeout
-from .exceptions import DeadlineExceeded, PoolTimeout
+from .exceptions import DeadlineExceeded, PoolTimeout, SessionClosed
 
 __all__ = ["ManagedAdapter"]
 
@@ -124,6 +125,14 @@ class ManagedAdapter(HTTPAdapter):
         except RequestException as exc:
             if deadline.passed() and not isinstance(exc, DeadlineExceeded):
                 raise _deadline_error(deadline, request) from exc
+            cause = exc.args[0] if exc.args else None
+            if isinstance(cause, ClosedPoolError) and self._rm_manager._closed:
+                # A caller waiting at a pool limit when the session closed.
+                raise SessionClosed(
+                    "the session was closed while this request waited for a "
+                    "connection; nothing was sent",
+                    request=request,
+                ) from exc
             raise
         finally:
             if outer is None:

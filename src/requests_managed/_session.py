@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import requests
 from requests import PreparedRequest, Request, Response
 from requests.adapters import BaseAdapter
+from urllib3.util.retry import Retry
 
 from . import _hotpath, _leaks, _pool
 from ._adapter import ManagedAdapter, RetriesType
@@ -44,19 +45,21 @@ class ManagedSession(requests.Session):
 
     Args:
         timeout: The default for every request: a ``Timeout``, a number
-            (connect and read), a ``(connect, read)`` tuple, or ``None`` for
-            ``Timeout()`` (connect 5 s, read 30 s, total 300 s). A request's
+            (connect and read), a ``(connect, read)`` tuple, a
+            ``urllib3.Timeout``, or ``None`` for ``Timeout()`` (connect 5 s,
+            read 30 s, total 300 s). A request's
             own ``timeout=`` replaces it; ``timeout=None`` on a request means
             this default.
         limits: Pool sizes and bounds (``PoolLimits()`` when omitted).
         policy: When connections are kept or closed (``KeepAlivePolicy()``).
-        retries: urllib3 ``Retry`` or an int for the managed adapter; by
+        retries: A urllib3 ``Retry`` or an int >= 0 for the managed adapter; by
             default no retries beyond the one safe replay of an idempotent
             request whose reused connection turned out to be closed.
 
     Raises:
         InvalidTimeout: ``timeout`` is not a valid timeout.
-        ValueError, TypeError: ``limits`` or ``policy`` is of the wrong type.
+        TypeError: ``limits``, ``policy`` or ``retries`` is of the wrong type
+            (``retries``: a negative int too).
 
     Example:
         >>> with ManagedSession(timeout=Timeout(connect=3, read=10, total=60)) as s:
@@ -85,10 +88,10 @@ class ManagedSession(requests.Session):
         self._rm_timeout = Timeout.coerce(timeout)
         self._rm_limits = limits if limits is not None else PoolLimits()
         self._rm_policy = policy if policy is not None else KeepAlivePolicy()
-        self._rm_retries = retries
-        self._rm_start(str(_leaks.call_site()))
+        self._rm_retries = _check_retries(retries)
+        self._rm_start(_leaks.call_site())
 
-    def _rm_start(self, created_at: str) -> None:
+    def _rm_start(self, created_at: _leaks.CallSite | None) -> None:
         """Mount the managed adapter and arm the finalizer (also after unpickling)."""
         adapter = ManagedAdapter(
             limits=self._rm_limits,
@@ -110,7 +113,7 @@ class ManagedSession(requests.Session):
         for attr, value in state.items():
             setattr(self, attr, value)
         adapters = self.adapters
-        self._rm_start("<unpickled>")
+        self._rm_start(None)
         # Keep adapters the user mounted (unpickled with the session). A copy:
         # mount() reorders self.adapters, which may be this very mapping.
         for prefix, adapter in list(adapters.items()):
@@ -301,14 +304,34 @@ def _bound(phase: float | None, left: float | None) -> float | None:
     return min(phase, left)
 
 
+def _check_retries(retries: object) -> RetriesType:
+    # Checked here: urllib3 would only fail on the first error, with a
+    # TypeError from deep inside its retry arithmetic.
+    if retries is None or isinstance(retries, Retry):
+        return retries
+    if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0:
+        return retries
+    raise TypeError(
+        "retries must be a urllib3 Retry, an int >= 0 or None (no retries "
+        f"beyond the one safe replay), got {retries!r}"
+    )
+
+
 def _close_unclosed(
-    adapters: MutableMapping[str, BaseAdapter], created_at: str
+    adapters: MutableMapping[str, BaseAdapter], created_at: _leaks.CallSite | None
 ) -> None:
     for adapter in list(adapters.values()):
         adapter.close()
-    warnings.warn(
-        f"unclosed ManagedSession created at {created_at}; its connections "
-        "were closed. Use `with ManagedSession() as s:` or call s.close().",
-        ResourceWarning,
-        stacklevel=2,
+    where = "unpickled" if created_at is None else f"created at {created_at}"
+    message = ResourceWarning(
+        f"unclosed ManagedSession {where}; its connections were closed. "
+        "Use `with ManagedSession() as s:` or call s.close()."
     )
+    if created_at is None:
+        warnings.warn(message, stacklevel=2)
+    else:
+        # Attributed to the line that created the session, so warning
+        # filters (and the report) point at the user's code.
+        warnings.warn_explicit(
+            message, ResourceWarning, created_at.filename, created_at.lineno
+        )
