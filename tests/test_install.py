@@ -15,6 +15,7 @@ import requests.sessions
 
 import requests_managed
 from requests_managed import (
+    Installation,
     InvalidTimeout,
     KeepAlivePolicy,
     ManagedSession,
@@ -504,3 +505,22 @@ def test_unclosed_session_warning_names_the_third_party_line() -> None:
     with pytest.warns(ResourceWarning, match=rf"test_install\.py:{line}\b"):
         session._rm_finalizer()
     session.close()
+
+
+def test_installed_yields_its_installation_and_passes_retries() -> None:
+    with installed(retries=2) as installation:
+        assert isinstance(installation, Installation)
+        session = requests.Session()
+        try:
+            assert isinstance(session, ManagedSession)
+            assert session._rm_retries == 2
+        finally:
+            session.close()
+    assert requests.Session is ORIGINAL
+
+
+@pytest.mark.parametrize("retries", ["3", -1, True])
+def test_bad_retries_are_rejected_before_anything_changes(retries: object) -> None:
+    with pytest.raises(TypeError, match="retries must be"):
+        install(retries=retries)  # type: ignore[arg-type]
+    assert requests.Session is ORIGINAL

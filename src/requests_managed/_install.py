@@ -28,9 +28,10 @@ from collections.abc import Iterator
 import requests
 import requests.sessions
 
+from ._adapter import RetriesType
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
-from ._session import ManagedSession
+from ._session import ManagedSession, _check_retries
 from ._timeouts import Timeout, TimeoutTypes
 
 __all__ = ["Installation", "InstalledSession", "install", "installed", "uninstall"]
@@ -55,6 +56,7 @@ class _Config:
     timeout: Timeout
     limits: PoolLimits
     policy: KeepAlivePolicy
+    retries: RetriesType
 
 
 class Installation:
@@ -130,7 +132,10 @@ class InstalledSession(ManagedSession, metaclass=_InstalledSessionType):
             super().__init__()
         else:
             super().__init__(
-                timeout=config.timeout, limits=config.limits, policy=config.policy
+                timeout=config.timeout,
+                limits=config.limits,
+                policy=config.policy,
+                retries=config.retries,
             )
 
 
@@ -139,6 +144,7 @@ def install(
     timeout: TimeoutTypes = None,
     limits: PoolLimits | None = None,
     policy: KeepAlivePolicy | None = None,
+    retries: RetriesType = None,
 ) -> Installation:
     """Make every ``requests.Session`` created from now on a ``ManagedSession``.
 
@@ -164,13 +170,15 @@ def install(
             ``ManagedSession(timeout=...)`` accepts; ``None`` for ``Timeout()``.
         limits: Pool limits of each new session (``PoolLimits()``).
         policy: Keep-alive policy of each new session (``KeepAlivePolicy()``).
+        retries: ``retries=`` of each new session (a urllib3 ``Retry``, an
+            int >= 0, or ``None``: no retries beyond the one safe replay).
 
     Returns:
         An ``Installation``; its ``undo()`` withdraws just this call.
 
     Raises:
         InvalidTimeout: ``timeout`` is not a valid timeout.
-        TypeError: ``limits`` or ``policy`` is of the wrong type.
+        TypeError: ``limits``, ``policy`` or ``retries`` is of the wrong type.
 
     Example:
         >>> installation = install(timeout=Timeout(connect=3, read=10, total=60))
@@ -186,6 +194,7 @@ def install(
         timeout=Timeout.coerce(timeout),
         limits=limits if limits is not None else PoolLimits(),
         policy=policy if policy is not None else KeepAlivePolicy(),
+        retries=_check_retries(retries),
     )
     installation = Installation(config)
     with _lock:
@@ -213,7 +222,8 @@ def installed(
     timeout: TimeoutTypes = None,
     limits: PoolLimits | None = None,
     policy: KeepAlivePolicy | None = None,
-) -> Iterator[None]:
+    retries: RetriesType = None,
+) -> Iterator[Installation]:
     """``install()`` for the duration of a ``with`` block, undone on exit.
 
     Undone also when the block raises. Takes the same arguments and raises
@@ -223,9 +233,11 @@ def installed(
         >>> with installed(timeout=10):
         ...     third_party.fetch_all()  # doctest: +SKIP
     """
-    installation = install(timeout=timeout, limits=limits, policy=policy)
+    installation = install(
+        timeout=timeout, limits=limits, policy=policy, retries=retries
+    )
     try:
-        yield
+        yield installation
     finally:
         installation.undo()
 

@@ -86,8 +86,10 @@ class Timeout:
 
         Args:
             value: A number (connect and read), a ``(connect, read)`` tuple, a
-                ``Timeout``, a ``urllib3.Timeout`` (its phases taken as given),
-                or ``None`` for ``default``.
+                ``Timeout``, a ``urllib3.Timeout`` (the phases it sets taken as
+                given, ``None`` meaning unbounded; phases it leaves unset come
+                from ``default``, and its ``total`` applies only when tighter
+                than ``default``'s), or ``None`` for ``default``.
             default: What ``None`` means and where an unspecified ``total``
                 comes from; ``Timeout()`` when not given.
 
