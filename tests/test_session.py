@@ -354,3 +354,15 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+@pytest.mark.parametrize("tiny", [1e-80, 5e-324, 1e-10])
+def test_a_sub_nanosecond_read_timeout_is_a_read_timeout(tiny: float) -> None:
+    # Python would store it as 0 s, which makes a socket non-blocking and
+    # turns the timeout into a ConnectionError (EAGAIN).
+    with (
+        Server(lambda r: Reply(never_answer=True)) as server,
+        ManagedSession() as s,
+        pytest.raises(requests.exceptions.ReadTimeout),
+    ):
+        s.get(server.url, timeout=(5, tiny))

@@ -22,7 +22,7 @@ from ._hotpath import ManagedResponse
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import PoolStats
-from ._timeouts import Timeout
+from ._timeouts import Timeout, socket_phase
 from .exceptions import DeadlineExceeded, PoolTimeout, SessionClosed
 
 __all__ = ["ManagedAdapter"]
@@ -106,7 +106,10 @@ class ManagedAdapter(HTTPAdapter):
             coerced = Timeout.coerce(timeout, self._rm_timeout)
             deadline = Deadline(coerced.total)
             context.deadline, context.timeout = deadline, coerced
-            timeout = (coerced.connect, coerced.read)
+            timeout = (
+                socket_phase(coerced.connect, None),
+                socket_phase(coerced.read, None),
+            )
         else:
             deadline = outer
         try:

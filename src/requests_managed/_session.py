@@ -19,7 +19,7 @@ from ._environment import EnvironmentCache
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import ConnectionListener, PoolStats
-from ._timeouts import Timeout, TimeoutTypes
+from ._timeouts import Timeout, TimeoutTypes, socket_phase
 from .exceptions import DeadlineExceeded, SessionClosed
 
 if TYPE_CHECKING:
@@ -252,7 +252,10 @@ class ManagedSession(requests.Session):
         # Every adapter, ours or one mounted by the user (requests-mock...),
         # receives an explicit (connect, read) bound within the deadline.
         left = deadline.remaining()
-        kwargs["timeout"] = (_bound(timeout.connect, left), _bound(timeout.read, left))
+        kwargs["timeout"] = (
+            socket_phase(timeout.connect, left),
+            socket_phase(timeout.read, left),
+        )
         try:
             response = super().send(request, **kwargs)
         except DeadlineExceeded:
@@ -294,14 +297,6 @@ class ManagedSession(requests.Session):
         no event object is ever built.
         """
         return self._rm_adapter._rm_manager.subscribe(listener)
-
-
-def _bound(phase: float | None, left: float | None) -> float | None:
-    if left is None:
-        return phase
-    if phase is None:
-        return left
-    return min(phase, left)
 
 
 def _check_retries(retries: object) -> RetriesType:

@@ -10,7 +10,7 @@ import urllib3
 
 from .exceptions import InvalidTimeout
 
-__all__ = ["Timeout", "TimeoutTypes"]
+__all__ = ["MIN_SOCKET_TIMEOUT", "Timeout", "TimeoutTypes", "socket_phase"]
 
 #: Everything a ``timeout=`` argument accepts: what requests accepts, plus ours.
 TimeoutTypes = Union["Timeout", float, int, tuple[Any, Any], urllib3.Timeout, None]
@@ -139,6 +139,22 @@ class Timeout:
             # whole exchange, so keep the session's unless it is tighter.
             total=_min(total, base.total),
         )
+
+
+#: The smallest wait handed to a socket. Python stores socket timeouts in
+#: whole nanoseconds, so a positive value below that becomes 0, and a zero
+#: timeout makes a socket non-blocking: a tiny but valid ``read=1e-80`` would
+#: fail with ``ConnectionError`` (EAGAIN) instead of timing out.
+MIN_SOCKET_TIMEOUT = 0.001
+
+
+def socket_phase(phase: float | None, left: float | None) -> float | None:
+    """One phase as given to the socket: capped by the time ``left``, floored."""
+    if left is not None and (phase is None or left < phase):
+        phase = left
+    if phase is not None and phase < MIN_SOCKET_TIMEOUT:
+        return MIN_SOCKET_TIMEOUT
+    return phase
 
 
 def _min(a: float | None, b: float | None) -> float | None:
