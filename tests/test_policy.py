@@ -269,3 +269,21 @@ def test_decisions_depend_only_on_their_inputs(
         policy, conn, exchange, NOW
     )
     assert should_drain(policy, exchange) == should_drain(policy, exchange)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says_none_is_accepted"),
+    [
+        ({"idle_timeout": -1}, True),
+        ({"max_age": 0}, True),
+        ({"keep_alive_margin": -1}, False),
+        ({"keep_alive_margin": None}, False),
+    ],
+)
+def test_messages_offer_none_only_where_it_is_accepted(
+    kwargs: dict[str, object], says_none_is_accepted: bool
+) -> None:
+    with pytest.raises(ValueError) as error:
+        KeepAlivePolicy(**kwargs)  # type: ignore[arg-type]
+    assert ("or None" in str(error.value)) is says_none_is_accepted
+    assert repr(next(iter(kwargs.values()))) in str(error.value)

@@ -86,8 +86,10 @@ class Decision:
 KEEP = Decision(True)
 
 
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
-    if value is None:
+def _seconds(
+    name: str, value: object, *, allow_zero: bool = False, allow_none: bool = True
+) -> None:
+    if value is None and allow_none:
         return
     if (
         isinstance(value, bool)
@@ -98,8 +100,10 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
         or (value == 0 and not allow_zero)
     ):
         kind = "non-negative" if allow_zero else "positive"
+        unbounded = " or None" if allow_none else ""
         raise ValueError(
-            f"{name} must be a {kind}, finite number of seconds or None, got {value!r}"
+            f"{name} must be a {kind}, finite number of seconds{unbounded}, "
+            f"got {value!r}"
         )
 
 
@@ -132,7 +136,9 @@ class KeepAlivePolicy:
             more, the connection is closed (``unread-body``).
 
     Raises:
-        ValueError: a field is out of range; the message names it.
+        ValueError: a field is out of range or of the wrong type; the message
+            names it.
+        TypeError: ``honor_server_keep_alive`` is not a bool.
     """
 
     idle_timeout: float | None = 30.0
@@ -151,9 +157,12 @@ class KeepAlivePolicy:
                 "honor_server_keep_alive must be a bool, "
                 f"got {self.honor_server_keep_alive!r}"
             )
-        if self.keep_alive_margin is None:
-            raise ValueError("keep_alive_margin must be a number >= 0, got None")
-        _seconds("keep_alive_margin", self.keep_alive_margin, allow_zero=True)
+        _seconds(
+            "keep_alive_margin",
+            self.keep_alive_margin,
+            allow_zero=True,
+            allow_none=False,
+        )
         _int("drain_limit", self.drain_limit, minimum=0, allow_none=False)
         for name in ("idle_timeout", "max_age", "keep_alive_margin"):
             value = getattr(self, name)
