@@ -11,7 +11,8 @@ import trustme
 
 from .server import Reply, Server
 
-_ENV_VARS = (
+#: Proxy, CA-bundle and netrc variables: cleared for every test.
+ENV_VARS = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "ALL_PROXY",
@@ -29,7 +30,7 @@ _ENV_VARS = (
 @pytest.fixture(autouse=True)
 def _offline_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy or CA variables from the machine running the tests."""
-    for name in _ENV_VARS:
+    for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
 

@@ -8,31 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from requests.adapters import BaseAdapter
 
 from requests_managed import ManagedSession, Timeout
 from requests_managed._adapter import ManagedAdapter
 
+from .adapters import RecordingAdapter
 from .server import Server
-
-
-class RecordingAdapter(BaseAdapter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.timeouts: list[Any] = []
-
-    def send(
-        self, request: requests.PreparedRequest, **kwargs: Any
-    ) -> requests.Response:
-        self.timeouts.append(kwargs["timeout"])
-        response = requests.Response()
-        response.status_code = 204
-        response.request = request
-        response._content = b""
-        return response
-
-    def close(self) -> None:
-        pass
 
 
 def test_foreign_adapter_receives_the_session_default_timeout() -> None:

@@ -10,7 +10,6 @@ import requests
 import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from requests.adapters import BaseAdapter
 
 from requests_managed import (
     InvalidTimeout,
@@ -20,6 +19,7 @@ from requests_managed import (
     Timeout,
 )
 
+from .adapters import RecordingAdapter
 from .server import Reply, Server
 
 anything = st.one_of(
@@ -109,27 +109,6 @@ request_timeouts = st.one_of(
 )
 
 
-class _RecordingAdapter(BaseAdapter):
-    """A foreign adapter: records the timeout each request is sent with."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timeouts: list[Any] = []
-
-    def send(
-        self, request: requests.PreparedRequest, **kwargs: Any
-    ) -> requests.Response:
-        self.timeouts.append(kwargs["timeout"])
-        response = requests.Response()
-        response.status_code = 204
-        response.request = request
-        response._content = b""
-        return response
-
-    def close(self) -> None:
-        pass
-
-
 def _total(value: object) -> float | None:
     """The total bound a request made with ``timeout=value`` must keep."""
     return value.total if isinstance(value, Timeout) else 300.0
@@ -138,7 +117,7 @@ def _total(value: object) -> float | None:
 @settings(max_examples=300, deadline=None)
 @given(value=request_timeouts)
 def test_request_timeout_values(value: object) -> None:
-    adapter = _RecordingAdapter()
+    adapter = RecordingAdapter()
     with ManagedSession(timeout=Timeout(connect=5, read=30, total=300)) as session:
         session.mount("mock://", adapter)
         if _check(lambda: session.get("mock://x", timeout=value), value) is None:

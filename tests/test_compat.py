@@ -39,8 +39,8 @@ from requests_managed import (
 )
 from requests_managed._adapter import ManagedAdapter
 
+from .adapters import RecordingAdapter  # a foreign adapter that pickles
 from .server import Reply, Request, Server
-from .test_adapter import RecordingAdapter  # a foreign adapter that pickles
 
 # -- responses -----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from requests.auth import HTTPDigestAuth
 from requests_managed import ManagedSession
 from requests_managed._hotpath import ManagedResponse, merge_setting
 
+from .conftest import ENV_VARS
 from .server import Reply, Server
 
 URL = "http://127.0.0.1:9/items"
@@ -233,22 +234,9 @@ SESSION_SETTINGS: dict[str, Callable[[requests.Session], None]] = {
     "trust_env False": lambda s: setattr(s, "trust_env", False),
 }
 
-CLEARED = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-)
-
 
 def _set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    for name in CLEARED:
+    for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
