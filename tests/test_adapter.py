@@ -60,3 +60,21 @@ def test_redirects_and_cookies_behave_as_in_requests(server: Server) -> None:
     assert response.text == "a=1"
     assert [r.status_code for r in response.history] == [302]
     assert server.connections_opened == 1
+
+
+def test_closing_twice_closes_once() -> None:
+    # One adapter serves http:// and https://; Session.close() closes both
+    # mounts. Closing must act once (requests' own suite counts it).
+    with ManagedSession() as session:
+        adapter = session.get_adapter("http://x/")
+        cleared: list[object] = []
+        adapter.proxy_manager["p"] = _Clearable(cleared)  # type: ignore[index]
+    assert cleared == ["cleared"]
+
+
+class _Clearable:
+    def __init__(self, log: list[object]) -> None:
+        self._log = log
+
+    def clear(self) -> None:
+        self._log.append("cleared")

@@ -565,3 +565,32 @@ def test_built_responses_match_requests(headers: list[tuple[str, str]]) -> None:
     assert session_cookies == plain.cookies.get_dict()
     assert got.request.url == expected.request.url
     assert got.connection is managed.get_adapter(server.url)
+
+
+def test_bytes_urls_are_prepared_as_requests_prepares_them() -> None:
+    request = requests.Request("GET", b"http://127.0.0.1:9/bytes")
+    expected = requests.Session().prepare_request(request)
+    with ManagedSession() as managed:
+        got = managed.prepare_request(request)
+    assert _prepared_fields(got) == _prepared_fields(expected)
+
+
+def test_patching_requests_sessions_helpers_applies_as_with_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tests in the wild patch requests.sessions.get_netrc_auth (requests' own
+    # suite does); the cache must call the patched function.
+    monkeypatch.setattr(
+        requests.sessions, "get_netrc_auth", lambda url, *a: ("patched", "pw")
+    )
+    monkeypatch.setattr(
+        requests.sessions,
+        "get_environ_proxies",
+        lambda url, no_proxy=None: {"http": "http://patched:1"},
+    )
+    with ManagedSession() as managed:
+        prepared = managed.prepare_request(requests.Request("GET", URL))
+        settings = managed.merge_environment_settings(URL, {}, None, None, None)
+    expected = requests.Session().prepare_request(requests.Request("GET", URL))
+    assert prepared.headers["Authorization"] == expected.headers["Authorization"]
+    assert settings["proxies"] == {"http": "http://patched:1"}

@@ -202,6 +202,10 @@ class ManagedAdapter(HTTPAdapter):
         return response
 
     def close(self) -> None:
+        # Idempotent: the one adapter is mounted for http:// and https://, and
+        # requests.Session.close() closes every mount.
+        if self._rm_manager._closed:
+            return
         self._rm_pools = {}
         self._rm_manager.close()
         super().close()

@@ -23,7 +23,7 @@ import os
 import threading
 from typing import Any
 
-from requests.utils import get_environ_proxies, get_netrc_auth
+import requests.sessions
 
 __all__ = ["EnvironmentCache", "origin_of"]
 
@@ -33,13 +33,15 @@ _MAX_ORIGINS = 1024
 _UNSET: Any = object()
 
 
-def origin_of(url: str) -> str:
+def origin_of(url: str | bytes) -> str:
     """``scheme://netloc`` of ``url``, lowercased; cheap, no full URL parse.
 
     Two URLs with the same origin string have the same hostname and port, so
     everything requests derives from the environment for one holds for the
     other. Memoised: one request asks up to three times about one URL.
     """
+    if isinstance(url, bytes):  # requests accepts bytes URLs here too
+        url = url.decode("utf-8")
     found = _origins.get(url)
     if found is None:
         found = _origin(url)
@@ -87,7 +89,7 @@ class EnvironmentCache:
             self._netrc = {}
             self._ca_bundle = _UNSET
 
-    def proxies(self, url: str) -> dict[str, str]:
+    def proxies(self, url: str | bytes) -> dict[str, str]:
         """The proxies the environment gives ``url`` (``{}`` when bypassed).
 
         Exactly ``requests.utils.get_environ_proxies(url, no_proxy=None)``;
@@ -96,17 +98,19 @@ class EnvironmentCache:
         key = origin_of(url)
         found = self._proxies.get(key)
         if found is None:
-            found = get_environ_proxies(url, no_proxy=None)
+            # Looked up where requests.Session looks it up, at call time, so
+            # that patching requests.sessions (as tests do) works as there.
+            found = requests.sessions.get_environ_proxies(url, no_proxy=None)
             self._store(self._proxies, key, found)
         return found
 
-    def netrc_auth(self, url: str) -> tuple[str, str] | None:
+    def netrc_auth(self, url: str | bytes) -> tuple[str, str] | None:
         """Exactly ``requests.utils.get_netrc_auth(url)``, once per origin."""
         key = origin_of(url)
         table = self._netrc
         if key in table:
             return table[key]
-        found = get_netrc_auth(url)
+        found = requests.sessions.get_netrc_auth(url)
         self._store(table, key, found)
         return found
 
