@@ -100,7 +100,9 @@ class _Watchdog:
             return None
         entry = _Arming(deadline, conn)
         with self._cond:
-            if self._pid != os.getpid():
+            # -1 until started, and again in a forked child (the at-fork hook
+            # resets it): no getpid() system call per request.
+            if self._pid == -1:
                 self._start()
             heapq.heappush(self._heap, (at, next(self._seq), entry))
             if self._heap[0][2] is entry:
