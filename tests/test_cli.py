@@ -137,3 +137,12 @@ def test_every_command_has_help(command: str) -> None:
         check=True,
     )
     assert result.stdout.startswith(f"usage: requests-managed {command}")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from requests_managed import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"requests-managed {__version__}"

@@ -147,11 +147,15 @@ def test_streamed_body_is_bounded_by_the_deadline(server: Server) -> None:
     server.handler = lambda request: Reply(dribble=0.2)
     with ManagedSession(timeout=Timeout(connect=1, read=1, total=1.0)) as session:
         start = time.monotonic()
-        with pytest.raises(DeadlineExceeded), session.get(server.url, stream=True) as r:
+        with (
+            pytest.raises(DeadlineExceeded, match=rf"from {server.url}/big\?x=1") as e,
+            session.get(server.url + "/big?x=1", stream=True) as r,
+        ):
             for _ in r.iter_content(1):
                 pass
         assert time.monotonic() - start < 2.0
         assert session.pool_stats().total.closed == {CloseReason.DEADLINE: 1}
+    assert "while reading the response body" in str(e.value)
 
 
 def test_deadline_spans_redirects(server: Server) -> None:

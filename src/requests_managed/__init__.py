@@ -4,9 +4,7 @@ Mandatory timeouts with a total deadline, bounded pools, a keep-alive policy
 that says why every connection closed, and guaranteed closing.
 """
 
-from __future__ import annotations
-
-import logging
+import logging as _logging
 
 from ._api import delete, get, head, options, patch, post, put, request
 from ._install import Installation, install, installed, uninstall
@@ -57,4 +55,4 @@ __all__ = [
     "uninstall",
 ]
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -209,8 +209,16 @@ class ManagedHTTPResponse(HTTPResponse):
         if deadline is not None and deadline.passed():
             raise DeadlineExceeded(
                 f"total deadline of {deadline.total!r} s passed while reading "
-                "the response body"
+                f"the response body{self._rm_origin()}"
             ) from exc
+
+    def _rm_origin(self) -> str:
+        # urllib3 records the request target relative to its pool.
+        pool, target = self._pool, self.url
+        if pool is None or not target:
+            return ""
+        host = f"[{pool.host}]" if ":" in pool.host else pool.host
+        return f" from {pool.scheme}://{host}:{pool.port}{target}"
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         try:

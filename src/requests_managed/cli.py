@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="requests-managed",
         description="A connection-managed drop-in for requests.Session.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
@@ -37,7 +38,14 @@ def _parser() -> argparse.ArgumentParser:
         "naive way (requests.get, no timeout) and with one ManagedSession; "
         "print connections opened, reuse, time and timeouts.",
     )
-    demo.add_argument("-n", "--requests", type=int, default=200, metavar="N")
+    demo.add_argument(
+        "-n",
+        "--requests",
+        type=int,
+        default=200,
+        metavar="N",
+        help="requests each way (default: 200)",
+    )
     get = commands.add_parser(
         "get",
         help="GET a URL and print status, headers and body",
@@ -74,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         help="fraction of the full run's request counts (default: 0.2)",
     )
     return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def _bench(rounds: int, scale: float) -> int:
