@@ -34,7 +34,14 @@ import time
 import timeit
 from collections.abc import Callable, Iterator
 
-from requests_managed import ManagedSession, Timeout, _deadline, _leaks, _pool
+from requests_managed import (
+    ManagedSession,
+    PoolLimits,
+    Timeout,
+    _deadline,
+    _leaks,
+    _pool,
+)
 from requests_managed._benchserver import BenchServer
 from requests_managed._deadline import Deadline
 from requests_managed._policy import (
@@ -159,9 +166,7 @@ def _direct_costs() -> dict[str, float]:
     """Microseconds of each mechanism's work for one request, timed alone."""
     default = Timeout()
     conn = _FakeConnection()
-    manager = _pool.ConnectionManager(
-        ManagedSession()._rm_limits, ManagedSession()._rm_policy
-    )
+    manager = _pool.ConnectionManager(PoolLimits(), KeepAlivePolicy())
     manager._counters[conn._rm_key] = Counters()
 
     def coercion() -> None:

@@ -9,6 +9,7 @@ must leave the timeout and deadline in force.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 from collections.abc import Iterator, Mapping
@@ -349,8 +350,9 @@ def test_unpickled_session_applies_its_deadline(server: Server) -> None:
 # -- OpenTelemetry -------------------------------------------------------------
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
+@contextlib.contextmanager
+def _instrumented() -> Iterator[InMemorySpanExporter]:
+    """requests instrumented, spans kept in memory; uninstrumented on exit."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -361,6 +363,12 @@ def spans() -> Iterator[InMemorySpanExporter]:
     finally:
         instrumentor.uninstrument()
         provider.shutdown()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    with _instrumented() as exporter:
+        yield exporter
 
 
 def _attribute(span: ReadableSpan, *names: str) -> Any:
@@ -409,19 +417,10 @@ def test_opentelemetry_keeps_the_timeout_and_records_the_error(
 
 
 def test_opentelemetry_uninstrument_stops_recording(server: Server) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    try:
-        with ManagedSession() as session:
-            session.get(server.url)
-    finally:
-        instrumentor.uninstrument()
+    with _instrumented() as exporter, ManagedSession() as session:
+        session.get(server.url)
     with ManagedSession() as session:
         session.get(server.url)
-    provider.shutdown()
     assert len(exporter.get_finished_spans()) == 1
     assert "traceparent" in server.requests[0].headers
     assert "traceparent" not in server.requests[1].headers

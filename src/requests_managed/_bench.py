@@ -45,12 +45,14 @@ class Scenario:
     extra_env: int = 0
 
 
+SEQUENTIAL = Scenario("small GETs, sequential", "/small", 2000)
+EXTRA_ENV = Scenario("small GETs, 200 extra env vars", "/small", 1000, extra_env=200)
 SCENARIOS = (
-    Scenario("small GETs, sequential", "/small", 2000),
+    SEQUENTIAL,
     Scenario("small GETs, 8 threads", "/small", 2000, threads=8),
     Scenario("64 KiB bodies", "/64k", 600),
     Scenario("1 MiB bodies", "/1m", 100),
-    Scenario("small GETs, 200 extra env vars", "/small", 1000, extra_env=200),
+    EXTRA_ENV,
 )
 
 
@@ -274,8 +276,8 @@ def format_table(results: list[Result]) -> str:
 
 def _env_cost(results: list[Result]) -> float | None:
     by_key: dict[tuple[str, str], Any] = {(r.scenario, r.client): r for r in results}
-    plain = by_key.get((SCENARIOS[0].name, "ManagedSession"))
-    env = by_key.get((SCENARIOS[4].name, "ManagedSession"))
+    plain = by_key.get((SEQUENTIAL.name, "ManagedSession"))
+    env = by_key.get((EXTRA_ENV.name, "ManagedSession"))
     if plain is None or env is None:
         return None
     return float(
