@@ -85,7 +85,7 @@ def test_multiprocessing_fork_workers_get_their_own_connections(
 
 
 def test_fork_registry_does_not_keep_sessions_alive(server: Server) -> None:
-    from requests_managed import _pool
+    from requests_managed import _manager
 
     session = ManagedSession()
     session.get(server.url)
@@ -96,4 +96,4 @@ def test_fork_registry_does_not_keep_sessions_alive(server: Server) -> None:
     gc.collect()
     assert ref() is None
     assert manager() is None
-    assert all(m is not None for m in _pool._managers)
+    assert all(m is not None for m in _manager._managers)

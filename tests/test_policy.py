@@ -31,6 +31,7 @@ def facts(
     requests: int = 1,
     server_idle: float | None = None,
     server_max: int | None = None,
+    announced_at: int = 0,
 ) -> ConnectionFacts:
     return ConnectionFacts(
         created=NOW - age,
@@ -38,6 +39,7 @@ def facts(
         requests=requests,
         server_idle_timeout=server_idle,
         server_max_requests=server_max,
+        requests_at_announcement=announced_at,
     )
 
 
@@ -47,15 +49,28 @@ CHECKOUT_CASES = [
     ({"idle_timeout": 0.8}, facts(idle=0.79), Decision(True)),
     ({"idle_timeout": 0.8}, facts(idle=0.81), Decision(False, R.IDLE_EXPIRED)),
     ({"idle_timeout": None}, facts(idle=1e6), Decision(True)),
-    ({}, facts(server_idle=2.0, idle=0.9), Decision(True)),
+    # the margin before the server's timeout=N is a fifth of N, at most
+    # keep_alive_margin (1 s): timeout=2 retires at 1.6 s, timeout=10 at 9 s
+    ({}, facts(server_idle=2.0, idle=1.5), Decision(True)),
     (
         {},
-        facts(server_idle=2.0, idle=1.0),
+        facts(server_idle=2.0, idle=1.6),
+        Decision(False, R.SERVER_KEEP_ALIVE_TIMEOUT),
+    ),
+    ({}, facts(server_idle=10.0, idle=8.9), Decision(True)),
+    (
+        {},
+        facts(server_idle=10.0, idle=9.0),
         Decision(False, R.SERVER_KEEP_ALIVE_TIMEOUT),
     ),
     (
         {"keep_alive_margin": 0.1},
         facts(server_idle=2.0, idle=1.8),
+        Decision(True),
+    ),
+    (
+        {"keep_alive_margin": 0},
+        facts(server_idle=2.0, idle=1.99),
         Decision(True),
     ),
     (
@@ -68,6 +83,20 @@ CHECKOUT_CASES = [
     ({"max_requests": 3}, facts(requests=3), Decision(False, R.MAX_REQUESTS)),
     ({}, facts(requests=5, server_max=5), Decision(False, R.SERVER_KEEP_ALIVE_MAX)),
     ({}, facts(requests=4, server_max=5), Decision(True)),
+    # Keep-Alive: max= counts the requests left after the response carrying
+    # it (Apache sends max=100, 99, 98, ...)
+    ({}, facts(requests=3, server_max=97, announced_at=3), Decision(True)),
+    (
+        {},
+        facts(requests=9, server_max=2, announced_at=7),
+        Decision(False, R.SERVER_KEEP_ALIVE_MAX),
+    ),
+    ({}, facts(requests=8, server_max=2, announced_at=7), Decision(True)),
+    (
+        {},
+        facts(requests=4, server_max=0, announced_at=4),
+        Decision(False, R.SERVER_KEEP_ALIVE_MAX),
+    ),
     # idle expiry is reported before the server's hint when both apply
     (
         {"idle_timeout": 1},
@@ -204,6 +233,7 @@ connections = st.builds(
     requests=st.integers(0, 2000),
     server_idle_timeout=st.none() | st.floats(0, 1e4),
     server_max_requests=st.none() | st.integers(0, 2000),
+    requests_at_announcement=st.integers(0, 2000),
 )
 exchanges = st.builds(
     ExchangeFacts,
@@ -232,12 +262,14 @@ def test_checkout_never_keeps_a_connection_past_a_limit(
     server_expired = (
         policy.honor_server_keep_alive
         and conn.server_idle_timeout is not None
-        and idle >= conn.server_idle_timeout - policy.keep_alive_margin
+        and idle
+        >= conn.server_idle_timeout
+        - min(policy.keep_alive_margin, 0.2 * conn.server_idle_timeout)
     )
     server_exhausted = (
         policy.honor_server_keep_alive
         and conn.server_max_requests is not None
-        and conn.requests >= conn.server_max_requests
+        and conn.requests - conn.requests_at_announcement >= conn.server_max_requests
     )
     if _past_a_limit(policy, conn) or idle_expired:
         assert not decision.keep

@@ -98,12 +98,12 @@ def test_debug_logs_name_host_connection_and_reason(
 def test_no_event_is_built_when_nobody_listens(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from requests_managed import _pool
+    from requests_managed import _manager
 
     def no_events(*args: object) -> None:
         raise AssertionError("an event was built with nobody listening")
 
-    monkeypatch.setattr(_pool, "ConnectionEvent", no_events)
+    monkeypatch.setattr(_manager, "ConnectionEvent", no_events)
     with ManagedSession() as session:
         server.handler = lambda request: Reply(close=request.index_on_connection == 2)
         for _ in range(3):

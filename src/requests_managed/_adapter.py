@@ -8,22 +8,22 @@ from typing import Any
 from requests import PreparedRequest, Response
 from requests import cookies as _cookies
 from requests.adapters import HTTPAdapter
-from requests.exceptions import RequestException
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import ClosedPoolError
 from urllib3.util.retry import Retry
 
-from . import _pool
+from . import _scope
 from ._deadline import Deadline
 from ._environment import origin_of
-from ._hotpath import ManagedResponse
+from ._errors import translate_send
 from ._limits import PoolLimits
+from ._manager import ConnectionManager
 from ._policy import KeepAlivePolicy
+from ._response import ManagedResponse
 from ._stats import PoolStats
 from ._timeouts import Timeout, socket_phase
-from .exceptions import DeadlineExceeded, PoolTimeout, SessionClosed
+from ._urllib3 import ManagedHTTPConnectionPool, ManagedPoolManager
 
 __all__ = ["ManagedAdapter"]
 
@@ -76,12 +76,14 @@ class ManagedAdapter(HTTPAdapter):
         # Keeps HTTPAdapter's contract (sets self.poolmanager from the same
         # arguments); ``maxsize``/``block`` are superseded by PoolLimits, which
         # the shared ConnectionManager enforces across all pools.
-        self._rm_manager = _pool.ConnectionManager(self._rm_limits, self._rm_policy)
-        self._rm_pools: dict[Any, _pool.ManagedHTTPConnectionPool] = {}
+        self._rm_manager = ConnectionManager(
+            self._rm_limits, self._rm_policy, default_wait=self._rm_timeout.connect
+        )
+        self._rm_pools: dict[Any, ManagedHTTPConnectionPool] = {}
         self._pool_connections = connections
         self._pool_maxsize = maxsize
         self._pool_block = block
-        self.poolmanager = _pool.ManagedPoolManager(
+        self.poolmanager = ManagedPoolManager(
             self._rm_manager,
             num_pools=max(connections, 100),
             maxsize=1,
@@ -98,20 +100,20 @@ class ManagedAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Mapping[str, str] | None = None,
     ) -> Response:
-        context = _pool.context
-        outer = context.deadline
-        if outer is None:
-            # Called directly (not through ManagedSession.send): apply our
-            # defaults here so the adapter is never without a timeout.
+        manager = self._rm_manager
+        scope = _scope.owned_by(manager)
+        token = None
+        if scope is None:
+            # Called directly, or from inside a request of another session
+            # (a hook, an exporter): a scope of our own, with our defaults,
+            # so the adapter is never without a timeout.
             coerced = Timeout.coerce(timeout, self._rm_timeout)
-            deadline = Deadline(coerced.total)
-            context.deadline, context.timeout = deadline, coerced
+            scope = _scope.RequestScope(manager, coerced, Deadline(coerced.total))
+            token = _scope.enter(scope)
             timeout = (
                 socket_phase(coerced.connect, None),
                 socket_phase(coerced.read, None),
             )
-        else:
-            deadline = outer
         try:
             return super().send(
                 request,
@@ -121,25 +123,14 @@ class ManagedAdapter(HTTPAdapter):
                 cert=cert,
                 proxies=proxies,
             )
-        except _pool.PoolWaitTimeout as exc:
-            raise PoolTimeout(str(exc.args[-1]), request=request) from exc
-        except _pool.DeadlinePassed as exc:
-            raise _deadline_error(deadline, request) from exc
-        except RequestException as exc:
-            if deadline.passed() and not isinstance(exc, DeadlineExceeded):
-                raise _deadline_error(deadline, request) from exc
-            cause = exc.args[0] if exc.args else None
-            if isinstance(cause, ClosedPoolError) and self._rm_manager._closed:
-                # A caller waiting at a pool limit when the session closed.
-                raise SessionClosed(
-                    "the session was closed while this request waited for a "
-                    "connection; nothing was sent",
-                    request=request,
-                ) from exc
-            raise
+        except Exception as exc:
+            error = translate_send(exc, scope.deadline, request)
+            if error is None:
+                raise
+            raise error from exc
         finally:
-            if outer is None:
-                context.deadline = context.timeout = None
+            if token is not None:
+                _scope.leave(token)
 
     def get_connection_with_tls_context(
         self,
@@ -162,10 +153,10 @@ class ManagedAdapter(HTTPAdapter):
             cached = self._rm_pools.get(key)
         except TypeError:  # an unhashable cert: no caching
             return super().get_connection_with_tls_context(request, verify, None, cert)
-        if cached is not None and not cached._rm_closed:
+        if cached is not None and cached._rm_slot.retired is None:
             return cached
         pool = super().get_connection_with_tls_context(request, verify, None, cert)
-        if isinstance(pool, _pool.ManagedHTTPConnectionPool):
+        if isinstance(pool, ManagedHTTPConnectionPool):
             pools = self._rm_pools
             if len(pools) >= _MAX_CACHED_POOLS:
                 pools.clear()
@@ -204,7 +195,7 @@ class ManagedAdapter(HTTPAdapter):
     def close(self) -> None:
         # Idempotent: the one adapter is mounted for http:// and https://, and
         # requests.Session.close() closes every mount.
-        if self._rm_manager._closed:
+        if self._rm_manager.closed:
             return
         self._rm_pools = {}
         self._rm_manager.close()
@@ -213,11 +204,3 @@ class ManagedAdapter(HTTPAdapter):
     def pool_stats(self) -> PoolStats:
         """A snapshot of this adapter's connections (see ``ManagedSession``)."""
         return self._rm_manager.stats()
-
-
-def _deadline_error(deadline: Deadline, request: PreparedRequest) -> DeadlineExceeded:
-    return DeadlineExceeded(
-        f"total deadline of {deadline.total!r} s passed before the response "
-        f"to {request.method} {request.url} was complete",
-        request=request,
-    )

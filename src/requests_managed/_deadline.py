@@ -161,7 +161,14 @@ class _Watchdog:
 
     def after_fork_in_child(self) -> None:
         # The lock may have been held by a thread that does not exist here.
+        # The heap is the parent's: its sockets are the parent's connections,
+        # which the child must never shut down.
         self._cond = threading.Condition(threading.Lock())
+        for _, _, entry in self._heap:
+            entry.active = False
+            entry.conn = None
+        self._heap = []
+        self._disarmed = 0
         self._pid = -1
 
 

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import requests
 import urllib3
 
-from ._policy import CloseReason
 from .exceptions import ConnectionLeakWarning
 
 __all__ = ["CallSite", "call_site", "report", "track"]
@@ -58,7 +57,6 @@ def track(raw: Any, full: bool = False) -> None:
 
 def report(conn: Any, where: CallSite) -> None:
     """A tracked response was collected unclosed: close its connection, warn."""
-    conn._rm_close_reason = CloseReason.UNREAD_BODY
     conn.close()
     warnings.warn_explicit(
         ConnectionLeakWarning(

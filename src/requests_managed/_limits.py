@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+
+from ._validate import check_count, check_seconds
 
 __all__ = ["PoolLimits"]
-
-
-def _count(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,20 +39,10 @@ class PoolLimits:
     wait_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        _count("max_idle_per_host", self.max_idle_per_host, minimum=0, allow_none=False)
-        _count("max_per_host", self.max_per_host, minimum=1, allow_none=True)
-        _count("max_total", self.max_total, minimum=1, allow_none=True)
-        wait = self.wait_timeout
-        if wait is not None:
-            if (
-                isinstance(wait, bool)
-                or not isinstance(wait, (int, float))
-                or math.isnan(wait)
-                or math.isinf(wait)
-                or wait <= 0
-            ):
-                raise ValueError(
-                    "wait_timeout must be a positive, finite number of seconds "
-                    f"or None, got {wait!r}"
-                )
-            object.__setattr__(self, "wait_timeout", float(wait))
+        check_count(
+            "max_idle_per_host", self.max_idle_per_host, minimum=0, allow_none=False
+        )
+        check_count("max_per_host", self.max_per_host, minimum=1, allow_none=True)
+        check_count("max_total", self.max_total, minimum=1, allow_none=True)
+        wait = check_seconds("wait_timeout", self.wait_timeout)
+        object.__setattr__(self, "wait_timeout", wait)

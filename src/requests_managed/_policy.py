@@ -18,8 +18,10 @@ Background, RFC 9112 section 9 (connection management):
 * A server may close an idle connection at any time (9.5). The one thing a
   client can do is not reuse a connection the server is about to close: the
   (non-standard but widespread) ``Keep-Alive: timeout=N, max=M`` header says
-  when that is, so we retire a connection ``keep_alive_margin`` seconds before
-  ``N`` and after ``M`` requests.
+  when that is, so we retire a connection a margin before ``N`` (a fifth of
+  ``N``, at most ``keep_alive_margin`` seconds) and after ``M`` more requests:
+  servers send the requests *left* on the connection (Apache counts down
+  ``max=100, 99, 98, ...``), so ``M`` counts from the response that carried it.
 * A connection is reusable only if the previous response was read to its end
   (9.3: message framing). Unread bytes must be drained or the connection
   closed; draining is worth it only for a small known remainder.
@@ -31,6 +33,8 @@ import dataclasses
 import enum
 import math
 
+from ._validate import check_count, check_seconds
+
 __all__ = [
     "CloseReason",
     "ConnectionFacts",
@@ -39,6 +43,7 @@ __all__ = [
     "KeepAlivePolicy",
     "decide_checkout",
     "decide_release",
+    "may_replay",
     "parse_keep_alive",
     "should_drain",
 ]
@@ -69,6 +74,10 @@ class CloseReason(enum.Enum):
     DEADLINE = "deadline"
     #: More idle connections than ``PoolLimits.max_idle_per_host``.
     POOL_OVERFLOW = "pool-overflow"
+    #: The pool left service: urllib3 evicted it past ``num_pools`` origins
+    #: (or TLS configurations). Idle connections close at once, in-use ones
+    #: when their response is done; nothing waiting on it fails.
+    POOL_EVICTED = "pool-evicted"
     #: The session (or its adapter) was closed.
     SESSION_CLOSED = "session-closed"
     #: Inherited across ``os.fork()``; closed in the child only.
@@ -86,35 +95,6 @@ class Decision:
 KEEP = Decision(True)
 
 
-def _seconds(
-    name: str, value: object, *, allow_zero: bool = False, allow_none: bool = True
-) -> None:
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or math.isinf(value)
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
-        kind = "non-negative" if allow_zero else "positive"
-        unbounded = " or None" if allow_none else ""
-        raise ValueError(
-            f"{name} must be a {kind}, finite number of seconds{unbounded}, "
-            f"got {value!r}"
-        )
-
-
-def _int(name: str, value: object, *, minimum: int, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
-
-
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class KeepAlivePolicy:
     """When a pooled connection is kept for reuse and when it is closed.
@@ -128,9 +108,11 @@ class KeepAlivePolicy:
             no limit.
         honor_server_keep_alive: Obey the server's ``Keep-Alive: timeout=N,
             max=M`` response header.
-        keep_alive_margin: Retire an idle connection this many seconds before
-            the server's announced ``timeout=N``, so a request is never sent
-            on a connection the server is closing.
+        keep_alive_margin: Retire an idle connection before the server's
+            announced ``timeout=N``, so a request is never sent on a
+            connection the server is closing: a fifth of ``N`` before it, at
+            most this many seconds (for ``timeout=2``, at 1.6 s of idle time;
+            for ``timeout=5`` and more, 1 s before).
         drain_limit: A response closed with at most this many body bytes
             unread is read to its end so its connection can be reused; with
             more, the connection is closed (``unread-body``).
@@ -149,21 +131,21 @@ class KeepAlivePolicy:
     drain_limit: int = 65536
 
     def __post_init__(self) -> None:
-        _seconds("idle_timeout", self.idle_timeout)
-        _seconds("max_age", self.max_age)
-        _int("max_requests", self.max_requests, minimum=1, allow_none=True)
+        check_seconds("idle_timeout", self.idle_timeout)
+        check_seconds("max_age", self.max_age)
+        check_count("max_requests", self.max_requests, minimum=1, allow_none=True)
         if not isinstance(self.honor_server_keep_alive, bool):
             raise TypeError(
                 "honor_server_keep_alive must be a bool, "
                 f"got {self.honor_server_keep_alive!r}"
             )
-        _seconds(
+        check_seconds(
             "keep_alive_margin",
             self.keep_alive_margin,
             allow_zero=True,
             allow_none=False,
         )
-        _int("drain_limit", self.drain_limit, minimum=0, allow_none=False)
+        check_count("drain_limit", self.drain_limit, minimum=0, allow_none=False)
         for name in ("idle_timeout", "max_age", "keep_alive_margin"):
             value = getattr(self, name)
             if value is not None:
@@ -181,7 +163,10 @@ class ConnectionFacts:
     last_used: float
     requests: int
     server_idle_timeout: float | None = None
+    #: The server's last ``Keep-Alive: max=``: requests left after the
+    #: response that carried it, which was request ``requests_at_announcement``.
     server_max_requests: int | None = None
+    requests_at_announcement: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -218,10 +203,26 @@ def _retire(
     if (
         policy.honor_server_keep_alive
         and conn.server_max_requests is not None
-        and conn.requests >= conn.server_max_requests
+        and conn.requests - conn.requests_at_announcement >= conn.server_max_requests
     ):
         return CloseReason.SERVER_KEEP_ALIVE_MAX
     return None
+
+
+#: The share of the server's announced idle timeout kept as a safety margin.
+MARGIN_SHARE = 0.2
+
+
+def server_margin(policy: KeepAlivePolicy, conn: ConnectionFacts) -> float:
+    """How long before the server's announced ``timeout=N`` to retire.
+
+    A fifth of ``N``, at most ``keep_alive_margin``: a fixed second would
+    waste half the reuse against Apache's common ``timeout=2``, while the
+    race it guards against (the server closing as the request is sent) lasts
+    a round trip, not a share of ``N``.
+    """
+    timeout = conn.server_idle_timeout or 0.0
+    return min(policy.keep_alive_margin, MARGIN_SHARE * timeout)
 
 
 def decide_checkout(
@@ -234,7 +235,7 @@ def decide_checkout(
     if (
         policy.honor_server_keep_alive
         and conn.server_idle_timeout is not None
-        and idle >= conn.server_idle_timeout - policy.keep_alive_margin
+        and idle >= conn.server_idle_timeout - server_margin(policy, conn)
     ):
         return Decision(False, CloseReason.SERVER_KEEP_ALIVE_TIMEOUT)
     reason = _retire(policy, conn, now)
@@ -309,3 +310,19 @@ def parse_keep_alive(value: str | None) -> tuple[float | None, int | None]:
         except ValueError:
             continue
     return timeout, maximum
+
+
+#: RFC 9110 section 9.2.2: a repeated request has the same effect as one.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+def may_replay(method: str, body: object) -> bool:
+    """May a request that failed on a stale reused connection be sent again?
+
+    Only an idempotent method (RFC 9110 section 9.2.2; RFC 9112 section 9.3.1
+    allows a client to retry those automatically), and only when its body
+    can be sent again (none, or bytes/str: not a stream already consumed).
+    """
+    return method.upper() in IDEMPOTENT_METHODS and (
+        body is None or isinstance(body, (bytes, str))
+    )

@@ -12,15 +12,16 @@ from requests import PreparedRequest, Request, Response
 from requests.adapters import BaseAdapter
 from urllib3.util.retry import Retry
 
-from . import _hotpath, _leaks, _pool
+from . import _leaks, _prepare, _scope
 from ._adapter import ManagedAdapter, RetriesType
 from ._deadline import Deadline
 from ._environment import EnvironmentCache
+from ._errors import translate_send
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import ConnectionListener, PoolStats
 from ._timeouts import Timeout, TimeoutTypes, socket_phase
-from .exceptions import DeadlineExceeded, SessionClosed
+from .exceptions import SessionClosed
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
@@ -103,7 +104,7 @@ class ManagedSession(requests.Session):
         self.mount("http://", adapter)
         self._rm_adapter = adapter
         self._rm_env = EnvironmentCache()
-        self._rm_prepared = _hotpath.PrepareCache()
+        self._rm_prepared = _prepare.PrepareCache()
         self._rm_closed = False
         self._rm_finalizer = weakref.finalize(
             self, _close_unclosed, self.adapters, created_at
@@ -199,7 +200,7 @@ class ManagedSession(requests.Session):
         (see ``refresh_environment``) and without requests' slow generic
         merging.
         """
-        return _hotpath.prepare_request(self, request, self._rm_env, self._rm_prepared)
+        return _prepare.prepare_request(self, request, self._rm_env, self._rm_prepared)
 
     def merge_environment_settings(
         self,
@@ -215,7 +216,7 @@ class ManagedSession(requests.Session):
         (see ``refresh_environment``); a request with proxies of its own is
         merged by requests' own code.
         """
-        merged = _hotpath.merge_environment_settings(
+        merged = _prepare.merge_environment_settings(
             self, self._rm_env, url, proxies, stream, verify, cert
         )
         if merged is None:
@@ -240,15 +241,24 @@ class ManagedSession(requests.Session):
             raise SessionClosed(
                 f"{self!r} is closed; create a new session", request=request
             )
-        context = _pool.context
-        outer = context.deadline
-        if outer is None:
+        # The scope belongs to the manager of the adapter that will serve the
+        # request. A redirect hop (requests' resolve_redirects sends with
+        # allow_redirects=False) shares the scope of the send it belongs to;
+        # anything else, a request from a hook included, gets its own.
+        try:
+            adapter: Any = self.get_adapter(cast(str, request.url))
+        except requests.exceptions.InvalidSchema:
+            adapter = None
+        owner = getattr(adapter, "_rm_manager", adapter)
+        scope = None
+        if kwargs.get("allow_redirects", True) is False:
+            scope = _scope.owned_by(owner)
+        token = None
+        if scope is None:
             timeout = Timeout.coerce(kwargs.get("timeout"), self._rm_timeout)
-            deadline = Deadline(timeout.total)
-            context.deadline, context.timeout = deadline, timeout
-        else:  # a redirect hop (or a hook) inside an outer send: share it
-            deadline = outer
-            timeout = context.timeout or self._rm_timeout
+            scope = _scope.RequestScope(owner, timeout, Deadline(timeout.total))
+            token = _scope.enter(scope)
+        timeout, deadline = scope.timeout, scope.deadline
         # Every adapter, ours or one mounted by the user (requests-mock...),
         # receives an explicit (connect, read) bound within the deadline.
         left = deadline.remaining()
@@ -258,19 +268,15 @@ class ManagedSession(requests.Session):
         )
         try:
             response = super().send(request, **kwargs)
-        except DeadlineExceeded:
-            raise
-        except requests.RequestException as exc:
-            if deadline.passed():
-                raise DeadlineExceeded(
-                    f"total deadline of {deadline.total!r} s passed before the "
-                    f"response to {request.method} {request.url} was complete",
-                    request=request,
-                ) from exc
-            raise
+        except Exception as exc:
+            # Our adapter has translated already; this is for the others.
+            error = translate_send(exc, deadline, request)
+            if error is None:
+                raise
+            raise error from exc
         finally:
-            if outer is None:
-                context.deadline = context.timeout = None
+            if token is not None:
+                _scope.leave(token)
         if kwargs.get("stream"):
             _leaks.track(response.raw, self.leak_tracebacks)
         return response

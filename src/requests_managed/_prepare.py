@@ -15,10 +15,10 @@ not need to:
   builds a ``Cookie`` header through ``http.cookiejar`` even when no cookie
   exists (skipped when the merged jar is empty: the jar would add nothing);
 * ``Response.content`` reads a body in 10 KiB pieces, about 100 reads per MiB;
-  :class:`ManagedResponse` reads it in one call when no content decoding is
-  involved.
+  :class:`~._response.ManagedResponse` reads it in one call when no content
+  decoding is involved.
 
-The test suite (``tests/test_hotpath.py``) checks each shortcut against
+The test suite (``tests/test_prepare.py``) checks each shortcut against
 requests' own code on the cases where it applies, and that it steps aside on
 the others (per-request proxies, content encodings, file-like raws).
 """
@@ -30,23 +30,11 @@ from collections.abc import Callable, Mapping
 from http import cookiejar
 from typing import TYPE_CHECKING, Any
 
-from requests import PreparedRequest, Request, Response
+from requests import PreparedRequest, Request
 from requests import cookies as _cookies
 from requests import sessions as _sessions
 from requests.cookies import RequestsCookieJar
-from requests.exceptions import (
-    ChunkedEncodingError,
-    ContentDecodingError,
-)
-from requests.exceptions import (
-    ConnectionError as RequestsConnectionError,
-)
-from requests.exceptions import (
-    SSLError as RequestsSSLError,
-)
 from requests.structures import CaseInsensitiveDict
-from urllib3 import HTTPResponse
-from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 
 if TYPE_CHECKING:
     import requests
@@ -54,7 +42,6 @@ if TYPE_CHECKING:
     from ._environment import EnvironmentCache
 
 __all__ = [
-    "ManagedResponse",
     "PrepareCache",
     "merge_environment_settings",
     "merge_setting",
@@ -248,52 +235,3 @@ def merge_environment_settings(
         "verify": merge_setting(verify, session.verify),
         "cert": merge_setting(cert, session.cert),
     }
-
-
-# Response.iter_content's translation of urllib3 errors, as a table.
-_BODY_ERRORS: tuple[tuple[type[Exception], type[Exception]], ...] = (
-    (ProtocolError, ChunkedEncodingError),
-    (DecodeError, ContentDecodingError),
-    (ReadTimeoutError, RequestsConnectionError),
-    (SSLError, RequestsSSLError),
-)
-_URLLIB3_BODY_ERRORS = tuple(source for source, _ in _BODY_ERRORS)
-
-
-class ManagedResponse(Response):
-    """A ``requests.Response`` whose ``content`` reads the body in one call.
-
-    ``Response.content`` joins ``iter_content(10 * 1024)``: for a 1 MiB body,
-    about a hundred reads through urllib3's buffering. When the raw response
-    is urllib3's and the body has no ``Content-Encoding``, one
-    ``raw.read()`` gives the same bytes, with the same exceptions
-    (``ChunkedEncodingError``, ``ConnectionError``, ...), and releases the
-    connection the same way. Otherwise requests' own code runs.
-    """
-
-    __slots__ = ()
-    _content_consumed: bool
-
-    @property
-    def content(self) -> bytes:
-        raw = self.raw
-        state: Any = self._content  # False until read; bytes or None after
-        if (
-            state is False
-            and not self._content_consumed
-            and self.status_code != 0
-            and isinstance(raw, HTTPResponse)
-            and "content-encoding" not in raw.headers
-        ):
-            try:
-                data = raw.read(decode_content=True)
-            except _URLLIB3_BODY_ERRORS as exc:
-                for source, target in _BODY_ERRORS:
-                    if isinstance(exc, source):
-                        raise target(exc)  # noqa: B904 (as requests chains it)
-                raise  # pragma: no cover (the table covers the tuple)
-            self._content = data or b""
-            self._content_consumed = True
-            return self._content
-        content: bytes = Response.content.fget(self)  # type: ignore[attr-defined]
-        return content

@@ -20,7 +20,8 @@ import urllib3.filepost
 from requests.auth import HTTPDigestAuth
 
 from requests_managed import ManagedSession
-from requests_managed._hotpath import ManagedResponse, merge_setting
+from requests_managed._prepare import merge_setting
+from requests_managed._response import ManagedResponse
 
 from .conftest import ENV_VARS
 from .server import Reply, Server

@@ -1,0 +1,274 @@
+"""Thin urllib3 shims: each override gathers facts and calls the manager.
+
+urllib3 keeps one ``HTTPConnectionPool`` per origin and TLS configuration (its
+pool keys carry ``verify``/``cert``: the CVE-2024-35195 fix). We keep its
+pools and replace what happens at their seams with calls to the adapter's
+:class:`~._manager.ConnectionManager`:
+
+==========================  ==================================================
+urllib3 seam                what the shim tells the manager
+==========================  ==================================================
+``_new_pool``               a pool exists: ``adopt`` (its slot)
+``RecentlyUsedContainer``   a pool was evicted or cleared: ``retire``
+``_get_conn``               ``checkout`` with the scope's timeout and deadline
+``connect``                 ``connected``
+``_make_request``           ``sending``; a reset before any response byte on a
+                            reused connection is "stale"
+``getresponse``             ``responded`` (``Connection: close``, Keep-Alive)
+``_put_conn``               ``checkin`` with how the exchange ended
+``close``                   ``discarded`` (urllib3 closed it after an error)
+==========================  ==================================================
+
+No override chooses a close reason or decides anything; each is a few lines.
+Every private urllib3 name used here is pinned by ``tests/test_seams.py``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import ssl
+import weakref
+from typing import Any
+
+from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
+from urllib3._collections import RecentlyUsedContainer
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util.wait import wait_for_read
+
+from . import _scope
+from ._lifecycle import ConnRecord
+from ._manager import ConnectionManager, PoolSlot
+from ._policy import ExchangeFacts, may_replay
+from ._response import ManagedHTTPResponse
+
+__all__ = [
+    "ManagedHTTPConnection",
+    "ManagedHTTPConnectionPool",
+    "ManagedHTTPSConnection",
+    "ManagedHTTPSConnectionPool",
+    "ManagedPoolManager",
+]
+
+logger = logging.getLogger("requests_managed")
+
+# "The server had closed this connection before we used it": nothing of the
+# response arrived. RemoteDisconnected is a ConnectionResetError; over TLS
+# the same close surfaces as an EOF in violation of the protocol while writing.
+_STALE_ERRORS = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+class _Attempt:
+    """One ``urlopen`` call: did its reused connection turn out stale, and
+    must its replay open a new connection?"""
+
+    __slots__ = ("force_new", "stale")
+
+    def __init__(self) -> None:
+        self.stale = False
+        self.force_new = False
+
+
+_attempt: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "requests_managed.attempt", default=None
+)
+
+
+class ManagedHTTPConnection(HTTPConnection):
+    """A urllib3 connection that reports to its manager."""
+
+    _rm: ConnRecord
+    _rm_manager: ConnectionManager | None = None
+    _rm_in_getresponse = False
+    _rm_response: weakref.ref[HTTPResponse] | None = None
+
+    def connect(self) -> None:
+        deadline: Any = self._rm.deadline
+        if deadline is not None:
+            left = deadline.remaining()
+            if left is not None and (self.timeout is None or self.timeout > left):
+                self.timeout = left
+        super().connect()
+        if self._rm_manager is not None:
+            self._rm_manager.connected(self)
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        # http.client closes the connection inside getresponse() when the
+        # server announced ``Connection: close``, handing the socket to the
+        # response; that close is not the end of our use of the connection.
+        self._rm_in_getresponse = True
+        try:
+            response: HTTPResponse = super().getresponse()
+        finally:
+            self._rm_in_getresponse = False
+        original = response._original_response
+        if self._rm_manager is not None:
+            self._rm_manager.responded(
+                self,
+                will_close=bool(original is not None and original.will_close),
+                keep_alive=response.headers.get("keep-alive"),
+            )
+        response.__class__ = ManagedHTTPResponse
+        response._rm_deadline = self._rm.deadline  # type: ignore[attr-defined]
+        self._rm_response = weakref.ref(response)
+        return response
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._rm_manager is not None and not self._rm_in_getresponse:
+                self._rm_manager.discarded(self)
+
+    def rm_dropped(self) -> bool:
+        sock = self.sock
+        return sock is None or wait_for_read(sock, timeout=0.0)
+
+    def rm_forget(self) -> None:
+        # After fork: close the child's descriptor only. detach() first, so
+        # neither the socket object nor a file made from it (a response's
+        # body) can reach the parent's connection again.
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            fd = sock.detach()
+            if fd >= 0:
+                os.close(fd)
+
+
+class ManagedHTTPSConnection(ManagedHTTPConnection, HTTPSConnection):
+    """A urllib3 ``HTTPSConnection`` that reports to its manager."""
+
+
+class ManagedHTTPConnectionPool(HTTPConnectionPool):
+    """A urllib3 pool whose check-out and release go through the manager."""
+
+    ConnectionCls = ManagedHTTPConnection
+    _rm_manager: ConnectionManager
+    _rm_slot: PoolSlot
+
+    def _new_conn(self) -> Any:
+        conn: Any = super()._new_conn()
+        conn._rm_manager = self._rm_manager
+        return conn
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        manager = self._rm_manager
+        scope = _scope.owned_by(manager)
+        attempt = _attempt.get()
+        if scope is not None and timeout is None:
+            timeout = scope.timeout.connect
+        return manager.checkout(
+            self._rm_slot,
+            wait=timeout,
+            deadline=None if scope is None else scope.deadline,
+            force_new=attempt is not None and attempt.force_new,
+        )
+
+    def _put_conn(self, conn: Any) -> None:
+        # ``None`` means urllib3 closed the connection after an error; its
+        # close() has already been reported.
+        if conn is None or getattr(conn, "_rm", None) is None:
+            return
+        ref, conn._rm_response = conn._rm_response, None
+        response = ref() if ref is not None else None
+        self._rm_manager.checkin(
+            conn,
+            ExchangeFacts(
+                will_close=conn._rm.will_close or conn.is_closed,
+                complete=response is None or response.isclosed(),
+            ),
+        )
+
+    def close(self) -> None:
+        self._rm_manager.retire(self._rm_slot)
+        super().close()
+
+    def _make_request(
+        self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        reused = self._rm_manager.sending(conn)
+        try:
+            return super()._make_request(conn, method, url, *args, **kwargs)
+        except _STALE_ERRORS:
+            attempt = _attempt.get()
+            if attempt is not None and reused:
+                attempt.stale = not self._rm_manager.deadline_passed(conn)
+            raise
+
+    def urlopen(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        retries: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # A reused connection the server closed while it sat idle fails before
+        # any response byte arrives; the policy says whether to replay it
+        # once, on a new connection.
+        attempt = _Attempt()
+        token = _attempt.set(attempt)
+        try:
+            try:
+                return super().urlopen(
+                    method, url, body, headers, retries, *args, **kwargs
+                )
+            except Exception:
+                if not (attempt.stale and may_replay(method, body)):
+                    raise
+            logger.debug("replaying %s %s on a new connection", method, url)
+            attempt.stale, attempt.force_new = False, True
+            return super().urlopen(method, url, body, headers, retries, *args, **kwargs)
+        finally:
+            _attempt.reset(token)
+
+
+class ManagedHTTPSConnectionPool(ManagedHTTPConnectionPool, HTTPSConnectionPool):
+    ConnectionCls = ManagedHTTPSConnection
+
+
+class ManagedPoolManager(PoolManager):
+    """A ``PoolManager`` creating managed pools that share one manager."""
+
+    def __init__(self, manager: ConnectionManager, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rm_manager = manager
+        # urllib3 2.x drops a pool it evicts (or clears) without closing it:
+        # the manager retires it instead (idle connections close now, in-use
+        # ones on release, waiters are still served).
+        self.pools = RecentlyUsedContainer(
+            self.pools._maxsize, dispose_func=_retire_pool
+        )
+        self.pool_classes_by_scheme = {
+            "http": ManagedHTTPConnectionPool,
+            "https": ManagedHTTPSConnectionPool,
+        }
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> HTTPConnectionPool:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        if isinstance(pool, ManagedHTTPConnectionPool):
+            pool._rm_manager = self._rm_manager
+            pool._rm_slot = self._rm_manager.adopt(
+                (scheme, host.lower(), port), pool._new_conn
+            )
+        return pool
+
+
+def _retire_pool(pool: HTTPConnectionPool) -> None:
+    if isinstance(pool, ManagedHTTPConnectionPool):
+        pool._rm_manager.retire(pool._rm_slot)
