@@ -64,6 +64,7 @@ class Reply:
     truncate: bool = False  # Content-Length len(body) + 100, body, then close
     raw: bytes | None = None  # exactly these bytes, then close
     http10: bool = False  # "HTTP/1.0" status line; close unless keep-alive given
+    stall_after: int | None = None  # head and this many body bytes, then silence
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,12 @@ class _Connection:
         head = b""
         while not head:  # tolerate empty lines before a request line
             head = self._read_until(b"\r\n\r\n", _HEAD_LIMIT, 431).lstrip(b"\r\n")
+        if index == self.server.cut_after_head:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+            raise _Closed
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[0] or not parts[2].startswith("HTTP/1."):
@@ -332,6 +339,9 @@ class _Connection:
             pieces = [body[i : i + _CHUNK] for i in range(0, len(body), _CHUNK)]
             body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
             body += b"0\r\n\r\n"
+        if reply.stall_after is not None:
+            self.send(head + body[: reply.stall_after])
+            self.wait(None)  # returns only by raising _Closed
         if reply.reset:
             self.send(head + body[: len(body) // 2])
             return "reset"
@@ -387,6 +397,10 @@ class Server:
     ``listen=False`` binds a port but never listens, so connects to it are
     refused while the port stays reserved. ``record=False`` keeps
     ``requests`` empty (counts still work) for long soak runs.
+    ``cut_after_head=N``: the N-th request on each connection is cut off with
+    an RST as soon as its head has arrived, while the client may still be
+    sending its body (the server closing a keep-alive connection as a
+    request arrives, made deterministic).
     """
 
     def __init__(
@@ -399,6 +413,7 @@ class Server:
         listen: bool = True,
         backlog: int = 128,
         record: bool = True,
+        cut_after_head: int | None = None,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -411,6 +426,7 @@ class Server:
         self.listen = listen
         self.backlog = backlog
         self.record = record
+        self.cut_after_head = cut_after_head
         self.port = 0
         # counters; written under self._cond
         self.connections_opened = 0
