@@ -109,3 +109,39 @@ def test_no_event_is_built_when_nobody_listens(
         for _ in range(3):
             assert session.get(server.url).ok  # opened, reused, closed, opened
         assert session.pool_stats().total.closed == {CloseReason.SERVER_CLOSE: 1}
+
+
+def test_for_url_of_an_origin_never_used_is_zeros() -> None:
+    with ManagedSession() as session:
+        stats = session.pool_stats()
+    assert stats.for_url("https://never-used.invalid/path?q=1") == HostStats()
+    assert stats.for_url("HTTP://Never-Used.invalid:8080") == HostStats()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "",
+        "api.example.com/items",  # no scheme
+        "ftp://example.invalid/",
+        "http://",
+        "http:///path",
+        "http://example.invalid:notaport/",
+        "http://example.invalid:99999/",
+        "http://[::1/",
+    ],
+)
+def test_for_url_of_a_malformed_url_raises_value_error_naming_it(url: str) -> None:
+    with ManagedSession() as session:
+        stats = session.pool_stats()
+    with pytest.raises(ValueError, match="malformed URL") as raised:
+        stats.for_url(url)
+    assert repr(url) in str(raised.value)
+
+
+def test_for_url_of_a_non_string_raises_type_error_naming_it() -> None:
+    with ManagedSession() as session:
+        stats = session.pool_stats()
+    with pytest.raises(TypeError, match=r"b'http://x/'"):
+        stats.for_url(b"http://x/")  # type: ignore[arg-type]

@@ -5,11 +5,18 @@ leak one: with ``stream=True``, until its body is consumed or it is closed.
 For those, :func:`track` records the caller's file and line (a walk up a few
 frames; the whole stack only when asked for). Releasing or closing the
 response forgets it; if the response is garbage-collected first, its
-``__del__`` calls :func:`report`, which closes the connection and warns.
+``__del__`` calls :func:`report`, which closes the connection, warns and logs.
+
+The warning is a ``ResourceWarning``, which Python hides unless asked
+(``-X dev``, ``-W``). So each leaking call site is also logged once, at
+WARNING on the ``requests_managed`` logger, where ordinary application logs
+show it; later leaks from the same line are counted and logged at DEBUG.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import sys
 import traceback
@@ -22,6 +29,8 @@ import urllib3
 from .exceptions import ConnectionLeakWarning
 
 __all__ = ["CallSite", "call_site", "report", "track"]
+
+logger = logging.getLogger("requests_managed")
 
 _INTERNAL = tuple(
     os.path.dirname(module.__file__) + os.sep
@@ -55,9 +64,49 @@ def track(raw: Any, full: bool = False) -> None:
         raw._rm_where = call_site(full)
 
 
+# Leaks so far in this process, per call site and in all. An itertools.count
+# per site: setdefault() and next() are each atomic under the GIL, so threads
+# (and a garbage collection running report() inside another report()) need
+# no lock, and each site's first leak is numbered 1 exactly once. Call sites
+# are lines of code, so the mapping stays small. A forked child starts over:
+# its logs are its own.
+_LEAKS: dict[tuple[str, int], itertools.count[int]] = {}
+_TOTAL = itertools.count(1)
+
+
+def _after_fork_in_child() -> None:
+    global _TOTAL
+    _LEAKS.clear()
+    _TOTAL = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def report(conn: Any, where: CallSite) -> None:
-    """A tracked response was collected unclosed: close its connection, warn."""
+    """A tracked response was collected unclosed: close its connection, warn, log.
+
+    The ``ConnectionLeakWarning`` goes through the warning filters, as every
+    leak does. The log record (written first) is at WARNING the first time
+    ``where`` leaks, at DEBUG after that, and carries the counts so far.
+    """
     conn.close()
+    # Logged first: with warnings turned into errors, warn_explicit raises.
+    here = next(_LEAKS.setdefault((where.filename, where.lineno), itertools.count(1)))
+    total = next(_TOTAL)
+    level = logging.WARNING if here == 1 else logging.DEBUG
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            "connection leak: a streamed response requested at %s was "
+            "garbage-collected without being closed; its connection was closed "
+            "(leaks so far: %d from this line, %d in all%s). Use `with "
+            "session.get(..., stream=True) as r:` or call r.close().",
+            where,
+            here,
+            total,
+            "; later ones from this line are logged at DEBUG" if here == 1 else "",
+        )
     warnings.warn_explicit(
         ConnectionLeakWarning(
             "a streamed response was garbage-collected without being closed; "

@@ -117,13 +117,37 @@ class PoolStats:
     total: HostStats
 
     def for_url(self, url: str) -> HostStats:
-        """The stats of the origin of ``url`` (zeros if it was never used)."""
+        """The stats of the origin of ``url``.
+
+        Args:
+            url: An ``http://`` or ``https://`` URL; only its scheme, host and
+                port matter.
+
+        Returns:
+            The origin's ``HostStats``: zeros if the session never used it.
+
+        Raises:
+            TypeError: ``url`` is not a ``str``.
+            ValueError: ``url`` is malformed: no ``http``/``https`` scheme, no
+                host, or a host or port that does not parse.
+        """
+        from urllib3.exceptions import LocationParseError
         from urllib3.util import parse_url
 
-        parsed = parse_url(url)
-        scheme = (parsed.scheme or "http").lower()
+        if not isinstance(url, str):
+            raise TypeError(f"for_url() takes a URL as a str, got {url!r}")
+        try:
+            parsed = parse_url(url)
+        except LocationParseError:
+            parsed = None
+        scheme = (parsed.scheme or "").lower() if parsed else ""
+        if parsed is None or scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(
+                "for_url() needs an http:// or https:// URL with a host, "
+                f"got malformed URL {url!r}"
+            )
         port = parsed.port or (443 if scheme == "https" else 80)
-        return self.hosts.get((scheme, (parsed.host or "").lower(), port), HostStats())
+        return self.hosts.get((scheme, parsed.host.lower(), port), HostStats())
 
 
 class Counters:

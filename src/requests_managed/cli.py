@@ -9,8 +9,8 @@ from typing import NoReturn
 
 import requests
 
-from ._session import ManagedSession
-from ._timeouts import Timeout
+from ._cli_get import add_parser as add_get_parser
+from ._cli_get import run_get
 
 __all__ = ["main"]
 
@@ -46,19 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="requests each way (default: 200)",
     )
-    get = commands.add_parser(
-        "get",
-        help="GET a URL and print status, headers and body",
-        description="GET a URL with a ManagedSession, like a small curl.",
-    )
-    get.add_argument("url")
-    get.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="connect and read timeout (default: 5 s connect, 30 s read, 300 s total)",
-    )
+    get = add_get_parser(commands)  # the rest of `get` is in _cli_get.py
     get.add_argument(
         "--stats", action="store_true", help="print connection facts after the body"
     )
@@ -97,31 +85,6 @@ def _bench(rounds: int, scale: float) -> int:
     return 0
 
 
-def _get(url: str, timeout: float | None, stats: bool) -> int:
-    session_timeout = Timeout() if timeout is None else Timeout.coerce(timeout)
-    with ManagedSession(timeout=session_timeout) as session:
-        response = session.get(url)
-        version = response.raw.version / 10
-        print(f"HTTP/{version:.1f} {response.status_code} {response.reason}")
-        for name, value in response.headers.items():
-            print(f"{name}: {value}")
-        print()
-        sys.stdout.write(response.text)
-        if response.text and not response.text.endswith("\n"):
-            print()
-        if stats:
-            host = session.pool_stats().for_url(url)
-            closed = ", ".join(f"{r.value}={n}" for r, n in host.closed.items())
-            print(
-                f"\n-- connections opened: {host.opened}, requests: {host.requests}, "
-                f"reused: {host.reuses}, idle now: {host.idle}, "
-                f"closed: {closed or 'none'}; elapsed: "
-                f"{response.elapsed.total_seconds() * 1000:.1f} ms, "
-                f"timeout: {session_timeout!r}",
-            )
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = _parser()
@@ -134,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"--requests must be at least 1, got {args.requests}")
             return run_demo(args.requests)
         if args.command == "get":
-            return _get(args.url, args.timeout, args.stats)
+            return run_get(args)
         if args.command == "bench":
             if args.rounds < 1:
                 parser.error(f"--rounds must be at least 1, got {args.rounds}")

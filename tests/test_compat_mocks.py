@@ -1,0 +1,89 @@
+"""ManagedSession under the mock libraries: responses and requests-mock.
+
+Each test fails if a mock stops intercepting: the mocked URL is a real,
+listening loopback server, which counts any connection that slips past.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from requests_managed import ManagedSession, Timeout
+
+from .compat import require
+from .server import Server
+
+responses = require("responses", "responses")
+requests_mock = require("requests_mock", "requests-mock")
+
+# -- responses -----------------------------------------------------------------
+
+
+@responses.activate
+def test_responses_decorator_intercepts_managed_requests(server: Server) -> None:
+    # The mocked URL is a real, listening server: a request that slipped past
+    # the mock would be served (and counted) there.
+    responses.add(responses.GET, f"{server.url}/items", json={"n": 1})
+    with ManagedSession(timeout=Timeout(connect=2, read=7, total=60)) as session:
+        assert session.get(f"{server.url}/items").json() == {"n": 1}
+        # the management sits around the patched HTTPAdapter.send
+        assert session.pool_stats().total.opened == 0
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.req_kwargs["timeout"] == (2.0, 7.0)
+    assert server.connections_opened == 0
+
+
+def test_responses_mock_context_intercepts_managed_requests(server: Server) -> None:
+    with responses.RequestsMock() as mock, ManagedSession() as session:
+        mock.add(responses.POST, f"{server.url}/items", status=201, body="made")
+        mock.add(responses.GET, f"{server.url}/items/1", body="one")
+        assert session.post(f"{server.url}/items", json={"a": 1}).status_code == 201
+        assert session.get(f"{server.url}/items/1").text == "one"
+        assert [c.request.method for c in mock.calls] == ["POST", "GET"]
+        assert mock.calls[0].request.body == b'{"a": 1}'
+        assert mock.calls[1].request.req_kwargs["timeout"] == (5.0, 30.0)
+    # leaving the RequestsMock block asserted that every mock was used
+    assert server.connections_opened == 0
+
+
+def test_responses_unmatched_url_fails_instead_of_reaching_the_server(
+    server: Server,
+) -> None:
+    with responses.RequestsMock() as mock, ManagedSession() as session:
+        mock.add(responses.GET, f"{server.url}/known", body="x")
+        with pytest.raises(requests.ConnectionError, match="Connection refused by"):
+            session.get(f"{server.url}/unknown")
+        session.get(f"{server.url}/known")
+    assert server.connections_opened == 0
+
+
+# -- requests-mock -------------------------------------------------------------
+
+
+def test_requests_mock_mocker_intercepts_managed_requests(server: Server) -> None:
+    with (
+        requests_mock.Mocker() as mocker,
+        ManagedSession(timeout=Timeout(connect=2, read=7, total=60)) as session,
+    ):
+        mocker.get(f"{server.url}/items", json={"n": 2})
+        assert session.get(f"{server.url}/items").json() == {"n": 2}
+        assert mocker.call_count == 1
+        assert mocker.last_request.timeout == (2.0, 7.0)
+    assert server.connections_opened == 0
+
+
+def test_requests_mock_adapter_mounted_on_a_managed_session(server: Server) -> None:
+    adapter = requests_mock.Adapter()
+    adapter.register_uri("GET", f"{server.url}/mocked", text="mounted")
+    with ManagedSession() as session:
+        session.mount(f"{server.url}/mocked", adapter)
+        assert session.get(f"{server.url}/mocked").text == "mounted"
+        assert adapter.last_request is not None
+        assert adapter.last_request.timeout == (5.0, 30.0)
+        assert server.connections_opened == 0
+        # other URLs of the same host still go through the managed adapter
+        assert session.get(f"{server.url}/real").text == "ok"
+        assert session.pool_stats().total.requests == 1
+    assert server.connections_opened == 1
+    assert [r.path for r in server.requests] == ["/real"]
