@@ -134,7 +134,7 @@ def test_max_per_host_makes_the_next_caller_wait_then_time_out(limit: int) -> No
     m = make(PoolLimits(max_per_host=limit, wait_timeout=0.05))
     pool = slot(m)
     held = [take(m, pool) for _ in range(limit)]
-    with pytest.raises(PoolWaitTimeout, match="a.test"):
+    with pytest.raises(PoolWaitTimeout, match=r"a\.test"):
         m.checkout(pool)
     stats = host(m)
     assert (stats.in_use, stats.waits, stats.pool_timeouts) == (limit, 1, 1)
@@ -313,9 +313,7 @@ def test_closing_fails_waiters_and_newcomers_differently() -> None:
     assert host(m).closed == {R.SESSION_CLOSED: 1}
 
 
-def test_retiring_a_pool_closes_idle_now_in_use_on_release_and_serves_waiters() -> (
-    None
-):
+def test_retiring_a_pool_closes_idle_now_in_use_on_release_and_serves_waiters() -> None:
     m = make(PoolLimits(max_per_host=2, wait_timeout=30))
     pool = slot(m)
     idle, held, held2 = take(m, pool), take(m, pool), None
@@ -397,6 +395,5 @@ def test_repr_counts_requests_and_connections() -> None:
     give(m, take(m, pool))
     take(m, pool)
     assert repr(m) == (
-        "<ConnectionManager open [Requests: 0 waiting | "
-        "Connections: 1 in use, 0 idle]>"
+        "<ConnectionManager open [Requests: 0 waiting | Connections: 1 in use, 0 idle]>"
     )
