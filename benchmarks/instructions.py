@@ -30,8 +30,8 @@ BASE = 100
 
 
 def _child(client: str, count: int) -> None:
-    from requests_managed._bench import clients
-    from requests_managed._benchserver import BenchServer
+    from benchserver import BenchServer
+    from harness import clients
 
     with BenchServer() as server, clients()[client]() as get:
         url = server.url("/small")
@@ -73,7 +73,7 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed; nothing measured", file=sys.stderr)
         return 1
-    from requests_managed._bench import clients
+    from harness import clients
 
     per_request: dict[str, float] = {}
     for client in clients():

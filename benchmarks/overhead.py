@@ -34,16 +34,18 @@ import time
 import timeit
 from collections.abc import Callable, Iterator
 
+from benchserver import BenchServer
+
 from requests_managed import (
     ManagedSession,
     PoolLimits,
     Timeout,
     _deadline,
     _leaks,
-    _pool,
+    _manager,
 )
-from requests_managed._benchserver import BenchServer
 from requests_managed._deadline import Deadline
+from requests_managed._lifecycle import ConnRecord
 from requests_managed._policy import (
     ConnectionFacts,
     ExchangeFacts,
@@ -95,13 +97,16 @@ def _no_deadline() -> Iterator[None]:
 
 
 def _no_stats() -> contextlib.AbstractContextManager[None]:
-    def sending(self: _pool.ConnectionManager, conn: object, reused: bool) -> None:
-        conn._rm_requests += 1  # type: ignore[attr-defined]
-        conn._rm_will_close = False  # type: ignore[attr-defined]
+    def sending(self: _manager.ConnectionManager, conn: object) -> bool:
+        rec = conn._rm  # type: ignore[attr-defined]
+        reused = rec.requests > 0
+        rec.requests += 1
+        rec.will_close = False
         if reused and self.listeners:
-            self._emit(EventKind.REUSED, conn, None)  # type: ignore[arg-type]
+            self._emit(EventKind.REUSED, rec)
+        return reused
 
-    return _patched(_pool.ConnectionManager, "sending", sending)
+    return _patched(_manager.ConnectionManager, "sending", sending)
 
 
 def _no_leak_tracking() -> contextlib.AbstractContextManager[None]:
@@ -156,18 +161,18 @@ class _FakeConnection:
     """Just what the bookkeeping touches."""
 
     sock = None
-    _rm_requests = 0
-    _rm_will_close = False
-    _rm_key = ("http", "127.0.0.1", 1)
     _connection = object()
+
+    def __init__(self) -> None:
+        self._rm = ConnRecord(1, ("http", "127.0.0.1", 1), None, 0, 0.0)
 
 
 def _direct_costs() -> dict[str, float]:
     """Microseconds of each mechanism's work for one request, timed alone."""
     default = Timeout()
     conn = _FakeConnection()
-    manager = _pool.ConnectionManager(PoolLimits(), KeepAlivePolicy())
-    manager._counters[conn._rm_key] = Counters()
+    manager = _manager.ConnectionManager(PoolLimits(), KeepAlivePolicy())
+    manager._counters[conn._rm.key] = Counters()
 
     def coercion() -> None:
         Timeout.coerce(None, default)
@@ -184,7 +189,7 @@ def _direct_costs() -> dict[str, float]:
             _deadline.disarm(entry)
 
     def stats() -> None:
-        manager.sending(conn, True)  # type: ignore[arg-type]
+        manager.sending(conn)  # type: ignore[arg-type]
 
     def leak_tracking() -> None:
         _leaks.track(conn)

@@ -18,9 +18,9 @@ import sys
 
 import requests
 import urllib3
+from harness import SCENARIOS, format_table, run
 
 from requests_managed import __version__
-from requests_managed._bench import SCENARIOS, format_table, run
 
 
 def main() -> int:

@@ -7,14 +7,18 @@ speed is measured in benchmarks/, never asserted.
 from __future__ import annotations
 
 import io
+import pathlib
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from requests_managed._bench import SCENARIOS, Scenario, format_table, run
-from requests_managed._benchserver import BenchServer
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+
+from benchserver import BenchServer
+from harness import SCENARIOS, Scenario, format_table, run
 
 
 @pytest.fixture(scope="module")

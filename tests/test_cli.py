@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import pathlib
 import re
 import subprocess
 import sys
@@ -69,6 +70,20 @@ def _row(line: str) -> tuple[str, str]:
     """A stats table row: the name, two or more spaces, the value."""
     name, value = re.split(r"\s{2,}", line, maxsplit=1)
     return name, value
+
+
+def test_bench_outside_a_checkout_says_how_to_run_it(tmp_path: pathlib.Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_managed", "bench"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "source checkout" in result.stderr
+    assert "python benchmarks/run.py" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -340,7 +355,10 @@ def test_get_help_has_an_example_for_each_option() -> None:
         assert option in examples, option
 
 
-def test_bench_prints_a_table_and_shows_progress() -> None:
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+def test_bench_from_a_checkout_prints_a_table_and_shows_progress() -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -356,6 +374,7 @@ def test_bench_prints_a_table_and_shows_progress() -> None:
         text=True,
         timeout=120,
         check=True,
+        cwd=ROOT,
     )
     assert "| small GETs, sequential | ManagedSession |" in result.stdout
     assert "| 1 MiB bodies | requests.Session |" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pathlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -78,10 +80,32 @@ def _version() -> str:
     return __version__
 
 
-def _bench(rounds: int, scale: float) -> int:
-    from ._bench import format_table, run
+def _benchmarks_dir() -> pathlib.Path | None:
+    """The ``benchmarks/`` folder of the source checkout around the working
+    directory (the harness is not in the wheel)."""
+    here = pathlib.Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "benchmarks"
+        if (candidate / "harness.py").is_file() and (candidate / "run.py").is_file():
+            return candidate
+    return None
 
-    print(format_table(run(rounds=rounds, scale=scale, progress=sys.stderr)))
+
+def _bench(rounds: int, scale: float) -> int:
+    folder = _benchmarks_dir()
+    if folder is None:
+        print(
+            "requests-managed: bench runs the benchmark harness of a source "
+            "checkout, which is not installed with the package. Clone the "
+            "repository, `pip install -e '.[bench]'`, and run "
+            "`requests-managed bench` (or `python benchmarks/run.py`) inside it.",
+            file=sys.stderr,
+        )
+        return 1
+    sys.path.insert(0, str(folder))
+    harness = importlib.import_module("harness")
+    results = harness.run(rounds=rounds, scale=scale, progress=sys.stderr)
+    print(harness.format_table(results))
     return 0
 
 

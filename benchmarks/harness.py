@@ -1,12 +1,14 @@
 """The benchmark harness: ``ManagedSession`` against requests, urllib3 and httpx.
 
-Used by ``benchmarks/run.py`` (the full run) and ``requests-managed bench``
-(a short one). A fast server runs in a separate process
-(:mod:`._benchserver`), so the client is the bottleneck. Every client does
-the same work in interleaved rounds in one run, and each round's numbers
-are divided by ``requests.Session``'s from the same round: absolute times on
-a shared machine are noise, ratios taken side by side much less so. The
-median over rounds is reported.
+Used by ``benchmarks/run.py`` (the full run) and by ``requests-managed
+bench`` run from a checkout (a short one). It is not part of the wheel:
+import it with ``benchmarks/`` on ``sys.path`` (scripts there have it). A
+fast server runs in a separate process (``benchserver.py`` beside this
+file), so the client is the bottleneck. Every client does the same work in
+interleaved rounds in one run, and each round's numbers are divided by
+``requests.Session``'s from the same round: absolute times on a shared
+machine are noise, ratios taken side by side much less so. The median over
+rounds is reported.
 
 CPU time is this process's (``time.process_time``), which the server's
 process does not touch; it is the steadier measure on a busy machine.
@@ -27,9 +29,9 @@ from typing import Any, TextIO
 
 import requests
 import urllib3
+from benchserver import BenchServer
 
-from ._benchserver import BenchServer
-from ._session import ManagedSession
+from requests_managed import ManagedSession
 
 __all__ = ["Result", "Scenario", "format_table", "run"]
 
