@@ -34,6 +34,10 @@ extract_cookies_to_jar: Callable[[Any, Any, Any], None] = (
     _cookies.extract_cookies_to_jar
 )
 
+# Retry objects are never changed (increment() returns a new one): one
+# "no retries beyond the one safe replay" serves every adapter.
+_NO_RETRIES = Retry(0, read=False)
+
 # Pools remembered per (origin, verify, cert); past this many, start again.
 _MAX_CACHED_POOLS = 256
 
@@ -67,7 +71,7 @@ class ManagedAdapter(HTTPAdapter):
         self._rm_policy = policy if policy is not None else KeepAlivePolicy()
         self._rm_timeout = timeout if timeout is not None else Timeout()
         super().__init__(
-            max_retries=Retry(0, read=False) if retries is None else retries,
+            max_retries=_NO_RETRIES if retries is None else retries,
         )
 
     def init_poolmanager(

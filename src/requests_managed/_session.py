@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from requests import PreparedRequest, Request, Response
 from requests.adapters import BaseAdapter
+from requests.cookies import cookiejar_from_dict
+from requests.hooks import default_hooks
+from requests.models import DEFAULT_REDIRECT_LIMIT
+from requests.utils import default_headers
 from urllib3.util.retry import Retry
 
 from . import _leaks, _prepare, _scope
@@ -81,14 +86,17 @@ class ManagedSession(requests.Session):
         policy: KeepAlivePolicy | None = None,
         retries: RetriesType = None,
     ) -> None:
-        super().__init__()
+        if _plain_session_init(self):
+            _session_defaults(self)
+        else:
+            super().__init__()
         if limits is not None and not isinstance(limits, PoolLimits):
             raise TypeError(f"limits must be a PoolLimits or None, got {limits!r}")
         if policy is not None and not isinstance(policy, KeepAlivePolicy):
             raise TypeError(f"policy must be a KeepAlivePolicy or None, got {policy!r}")
         self._rm_timeout = Timeout.coerce(timeout)
-        self._rm_limits = limits if limits is not None else PoolLimits()
-        self._rm_policy = policy if policy is not None else KeepAlivePolicy()
+        self._rm_limits = limits if limits is not None else _DEFAULT_LIMITS
+        self._rm_policy = policy if policy is not None else _DEFAULT_POLICY
         self._rm_retries = _check_retries(retries)
         self._rm_start(_leaks.call_site())
 
@@ -303,6 +311,44 @@ class ManagedSession(requests.Session):
         no event object is ever built.
         """
         return self._rm_adapter._rm_manager.subscribe(listener)
+
+
+# The defaults are immutable values: one instance serves every session.
+_DEFAULT_LIMITS = PoolLimits()
+_DEFAULT_POLICY = KeepAlivePolicy()
+
+# requests.Session.__init__ as this module found it: it mounts two
+# HTTPAdapters (each with a PoolManager and a Retry) that a ManagedSession
+# replaces at once, which made creating a session 3x slower than
+# requests.Session(). When nothing stands between ManagedSession and
+# requests.Session in the MRO and nobody has patched that __init__, the same
+# state is set here without the throwaway adapters; tests/test_seams.py checks
+# it against requests' own, attribute by attribute.
+_REQUESTS_INIT = requests.Session.__init__
+
+
+def _plain_session_init(session: requests.Session) -> bool:
+    mro = type(session).__mro__
+    following = mro[mro.index(ManagedSession) + 1]
+    return following is requests.Session and requests.Session.__init__ is (
+        _REQUESTS_INIT
+    )
+
+
+def _session_defaults(session: requests.Session) -> None:
+    """What ``requests.Session.__init__`` sets, minus its two adapters."""
+    session.headers = default_headers()  # type: ignore[assignment]
+    session.auth = None
+    session.proxies = {}
+    session.hooks = default_hooks()
+    session.params = {}
+    session.stream = False
+    session.verify = True
+    session.cert = None
+    session.max_redirects = DEFAULT_REDIRECT_LIMIT
+    session.trust_env = True
+    session.cookies = cookiejar_from_dict({})  # type: ignore[no-untyped-call]
+    session.adapters = OrderedDict()
 
 
 def _check_retries(retries: object) -> RetriesType:
