@@ -48,6 +48,8 @@ def difference_files() -> list[pathlib.Path]:
     if not any(f.resolve() == DIFFERENCES.resolve() for f in files):
         files.insert(0, DIFFERENCES)
     return files
+
+
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 

@@ -14,7 +14,11 @@ from __future__ import annotations
 import pathlib
 import re
 import sys
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    sys.exit("downstream/matrix.py needs Python 3.11 or later (tomllib)")
 
 HERE = pathlib.Path(__file__).resolve().parent
 MATRIX = HERE / "matrix.txt"
@@ -50,8 +54,10 @@ def requirement(name: str, version: str, bounds: dict[str, str]) -> str:
     if version == "lowest":
         version = bounds[name]
     if not VERSION.fullmatch(version):
-        sys.exit(f"{MATRIX.name}: {name} version {version!r} is not lowest, latest "
-                 "or a release number")
+        sys.exit(
+            f"{MATRIX.name}: {name} version {version!r} is not lowest, latest "
+            "or a release number"
+        )
     return f"{name}=={version}"
 
 
@@ -63,14 +69,17 @@ def combinations() -> list[tuple[str, str, str]]:
         if not line:
             continue
         if len(line) != 3:
-            sys.exit(f"{MATRIX.name}:{number}: expected 'NAME REQUESTS URLLIB3', "
-                     f"got {raw!r}")
+            sys.exit(
+                f"{MATRIX.name}:{number}: expected 'NAME REQUESTS URLLIB3', got {raw!r}"
+            )
         name, requests_version, urllib3_version = line
-        rows.append((
-            name,
-            requirement("requests", requests_version, bounds),
-            requirement("urllib3", urllib3_version, bounds),
-        ))
+        rows.append(
+            (
+                name,
+                requirement("requests", requests_version, bounds),
+                requirement("urllib3", urllib3_version, bounds),
+            )
+        )
     return rows
 
 
@@ -79,8 +88,10 @@ def main(names: list[str]) -> None:
     known = [row[0] for row in rows]
     unknown = [name for name in names if name not in known]
     if unknown:
-        sys.exit(f"unknown combination {', '.join(unknown)}; "
-                 f"{MATRIX.name} has {', '.join(known)}")
+        sys.exit(
+            f"unknown combination {', '.join(unknown)}; "
+            f"{MATRIX.name} has {', '.join(known)}"
+        )
     for row in rows:
         if not names or row[0] in names:
             print("\t".join(row))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-
 from managed_plugin import read_differences
 
 DESELECTED = pathlib.Path(__file__).with_name("own_suite_deselected.txt")

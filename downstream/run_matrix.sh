@@ -53,7 +53,8 @@ done <"$work/matrix.tsv"
 echo
 echo "== requests' own suite against ManagedSession, per combination"
 row='%-12s %-9s %-9s %-5s %-8s %s\n'
-# shellcheck disable=SC2059 (the format is ours)
+# the format is ours
+# shellcheck disable=SC2059
 printf "$row" combination requests urllib3 exit seconds "pytest's result"
 while IFS=$'\t' read -r -a fields; do
     # shellcheck disable=SC2059

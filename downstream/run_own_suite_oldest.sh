@@ -28,7 +28,7 @@ venv="$work/venv"
 py="$venv/bin/python"
 printf '%s\n' "$requests_req" "$urllib3_req" >"$work/constraints.txt"
 "$py" -m pip -q --disable-pip-version-check install \
-    -c "$work/constraints.txt" -e "$repo[test]"
+    -c "$work/constraints.txt" -e "${repo}[test]"
 "$py" - "${requests_req#*==}" "${urllib3_req#*==}" <<'PY'
 import sys
 
