@@ -60,5 +60,6 @@ while IFS=$'\t' read -r -a fields; do
     # shellcheck disable=SC2059
     printf "$row" "${fields[@]}"
 done <"$summary"
-echo "matrix: $(wc -l <"$summary") combinations in $((SECONDS - start)) s"
+count=$(wc -l <"$summary")
+echo "matrix: $count combination$([[ $count -eq 1 ]] || echo s) in $((SECONDS - start)) s"
 exit "$failed"
