@@ -8,8 +8,11 @@ run it:
   ``requests.get(...)`` in requests' tests is a ``ManagedSession`` with the
   default configuration; each test checks first that this is still so;
 - deselects the tests listed in ``expected_differences.txt`` (one node id per
-  line, then ``  # reason``), and fails the run if an entry has no reason or
-  names a test that was not collected, so the list cannot go stale;
+  line, then ``  # reason``), and in the files that ``MANAGED_DIFFERENCES``
+  names (separated by ``os.pathsep``; ``run_requests_suite.sh`` adds the one
+  for its combination), and fails the run if an entry has no reason, is
+  listed twice or names a test that was not collected, so no list can go
+  stale;
 - answers every name lookup but loopback names with "unknown name"
   (``socket.gaierror``), as a machine without DNS would, and lists those
   lookups at the end; connections beyond loopback are refused by
@@ -22,6 +25,7 @@ which still differ.
 from __future__ import annotations
 
 import ipaddress
+import os
 import pathlib
 import socket
 from collections.abc import Callable, Iterator
@@ -35,6 +39,17 @@ import requests_managed
 from requests_managed._install import InstalledSession
 
 DIFFERENCES = pathlib.Path(__file__).with_name("expected_differences.txt")
+
+
+def difference_files() -> list[pathlib.Path]:
+    """The expected-differences files of this run, the common one first."""
+    listed = os.environ.get("MANAGED_DIFFERENCES", "")
+    files = [pathlib.Path(entry) for entry in listed.split(os.pathsep) if entry]
+    if not any(f.resolve() == DIFFERENCES.resolve() for f in files):
+        files.insert(0, DIFFERENCES)
+    return files
+
+
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -54,6 +69,20 @@ def read_differences(path: pathlib.Path = DIFFERENCES) -> dict[str, str]:
         if node_id.strip() in differences:
             raise pytest.UsageError(f"{path.name}:{number}: {node_id!r} listed twice")
         differences[node_id.strip()] = reason.strip()
+    return differences
+
+
+def read_all_differences() -> dict[str, str]:
+    """Node id -> reason, from every file of this run; an id in two is an error."""
+    differences: dict[str, str] = {}
+    for path in difference_files():
+        for node_id, reason in read_differences(path).items():
+            if node_id in differences:
+                raise pytest.UsageError(
+                    f"{path.name}: {node_id!r} is already listed in another "
+                    "expected-differences file"
+                )
+            differences[node_id] = reason
     return differences
 
 
@@ -129,12 +158,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    differences = read_differences()
+    differences = read_all_differences()
     collected = {item.nodeid for item in items}
     stale = sorted(set(differences) - collected)
     if stale:
+        names = ", ".join(path.name for path in difference_files())
         raise pytest.UsageError(
-            f"{DIFFERENCES.name} lists tests that were not collected "
+            f"{names} list tests that were not collected "
             f"(renamed or removed upstream?): {', '.join(stale)}"
         )
     only = config.getoption("managed_differences") == "only"
@@ -166,5 +196,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     return (
         f"requests {requests.__version__} with requests.Session = "
         f"ManagedSession (requests_managed {requests_managed.__version__}); "
-        f"{len(read_differences())} expected differences"
+        f"{len(read_all_differences())} expected differences "
+        f"({', '.join(path.name for path in difference_files())})"
     )
