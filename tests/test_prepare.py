@@ -267,7 +267,14 @@ def test_merge_environment_settings_gives_what_requests_gives(
     configure(managed)
     with managed:
         expected_args = _copy(arguments)
-        expected = plain.merge_environment_settings(URL, **expected_args)
+        try:
+            expected = plain.merge_environment_settings(URL, **expected_args)
+        except AttributeError:
+            if arguments.get("proxies") is not None:
+                raise
+            # requests < 2.34 raises ('NoneType' object has no attribute
+            # 'setdefault') for proxies=None with a proxy in the environment
+            pytest.skip("this requests fails here itself: nothing to compare with")
         for _ in range(2):  # the second time from the cache
             got_args = _copy(arguments)
             got = managed.merge_environment_settings(URL, **got_args)
