@@ -324,14 +324,17 @@ _DEFAULT_POLICY = KeepAlivePolicy()
 # requests.Session in the MRO and nobody has patched that __init__, the same
 # state is set here without the throwaway adapters; tests/test_seams.py checks
 # it against requests' own, attribute by attribute.
-_REQUESTS_INIT = requests.Session.__init__
+# (Captured at import: while install() is active, the name requests.Session
+# is bound to a managed class.)
+_REQUESTS_SESSION: type[requests.Session] = requests.Session
+_REQUESTS_INIT = vars(_REQUESTS_SESSION)["__init__"]
 
 
 def _plain_session_init(session: requests.Session) -> bool:
     mro = type(session).__mro__
     following = mro[mro.index(ManagedSession) + 1]
-    return following is requests.Session and requests.Session.__init__ is (
-        _REQUESTS_INIT
+    return following is _REQUESTS_SESSION and (
+        vars(_REQUESTS_SESSION).get("__init__") is _REQUESTS_INIT
     )
 
 
