@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 import weakref
 
 import pytest
 
 from requests_managed import CloseReason, ManagedSession
 
+from .forking import in_child
 from .server import Reply, Request, Server
 
 pytestmark = pytest.mark.filterwarnings(
@@ -29,24 +29,13 @@ def test_child_opens_its_own_connection_and_parent_keeps_its_own(
     server.handler = echo
     with ManagedSession() as session:
         assert session.get(server.url + "/parent").text == "/parent on 1"
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
-            try:
-                os.close(read_end)
-                text = session.get(server.url + "/child").text
-                closed = session.pool_stats().total.closed
-                ok = text == "/child on 2" and closed == {CloseReason.FORK: 1}
-                os.write(write_end, f"{text}|{ok}".encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            child_said = pipe.read().decode()
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child() -> str:
+            text = session.get(server.url + "/child").text
+            closed = session.pool_stats().total.closed
+            return f"{text}|{text == '/child on 2' and closed == {CloseReason.FORK: 1}}"
+
+        child_said = in_child(child)
         assert child_said == "/child on 2|True"
         # the parent's pooled connection is untouched and still reused
         assert session.get(server.url + "/parent-again").text == "/parent-again on 1"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import signal
 import ssl
 import threading
@@ -29,6 +28,7 @@ from requests_managed import (
 )
 from requests_managed._adapter import ManagedAdapter
 
+from .forking import in_child
 from .server import Reply, Request, Server
 
 pytestmark = pytest.mark.filterwarnings(
@@ -233,29 +233,18 @@ def test_a_stream_held_across_fork_never_reads_the_parents_socket_in_the_child(
     with ManagedSession() as session:
         r = session.get(server.url, stream=True)
         first = r.raw.read(1000)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
+
+        def child() -> str:
             try:
-                os.close(read_end)
-                try:
-                    r.raw.read(200_000)  # far past what is buffered
-                    outcome = "read the parent's socket"
-                except Exception as exc:
-                    outcome = type(exc).__name__
-                r.close()
-                closed = session.pool_stats().total.closed
-                ok = closed == {CloseReason.FORK: 1}
-                os.write(write_end, f"{outcome}|{ok}".encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            child_said = pipe.read().decode()
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+                r.raw.read(200_000)  # far past what is buffered
+                outcome = "read the parent's socket"
+            except Exception as exc:
+                outcome = type(exc).__name__
+            r.close()
+            counted = session.pool_stats().total.closed == {CloseReason.FORK: 1}
+            return f"{outcome}|{counted}"
+
+        child_said = in_child(child)
         outcome, counted = child_said.split("|")
         assert outcome != "read the parent's socket" and counted == "True"
         # the parent's stream is intact: every byte arrives, in order

@@ -14,6 +14,7 @@ import pytest
 
 from requests_managed import CloseReason, ConnectionLeakWarning, ManagedSession
 
+from .forking import in_child
 from .server import Reply, Server
 
 
@@ -140,25 +141,14 @@ def test_a_forked_child_logs_its_own_first_leak_at_warning(
     caplog.set_level(logging.DEBUG, logger="requests_managed")
     with ManagedSession() as session:
         _leak(session, server.url)  # the parent's first leak from that line
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report its level for the same line, exit
-            code = 1
-            try:
-                os.close(read)
-                caplog.clear()
-                with ManagedSession() as child_session:
-                    _leak(child_session, server.url)
-                levels = [r.levelname for r in _leak_records(caplog)]
-                os.write(write, ",".join(levels).encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write)
-        with os.fdopen(read, "rb") as pipe:
-            child_levels = pipe.read().decode()
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def child() -> str:  # its level for the same line
+            caplog.clear()
+            with ManagedSession() as child_session:
+                _leak(child_session, server.url)
+            return ",".join(r.levelname for r in _leak_records(caplog))
+
+        child_levels = in_child(child)
         _leak(session, server.url)
     assert child_levels == "WARNING"
     assert [r.levelno for r in _leak_records(caplog)][-1] == logging.DEBUG
