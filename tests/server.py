@@ -65,6 +65,9 @@ class Reply:
     raw: bytes | None = None  # exactly these bytes, then close
     http10: bool = False  # "HTTP/1.0" status line; close unless keep-alive given
     stall_after: int | None = None  # head and this many body bytes, then silence
+    # exactly these bytes, waiting the given seconds at each float; then hold
+    # the connection open (silent) until the client goes away
+    script: list[bytes | float] | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,13 @@ class _Connection:
         if reply.raw is not None:
             self.send(reply.raw)
             return "close"
+        if reply.script is not None:
+            for step in reply.script:
+                if isinstance(step, float):
+                    self.wait(step)
+                else:
+                    self.send(step)
+            self.wait(None)  # returns only by raising _Closed
 
         names = {name.lower(): value for name, value in reply.headers}
         status = reply.status

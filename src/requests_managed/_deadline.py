@@ -157,7 +157,7 @@ class _Watchdog:
                 entry.deadline.expired = True
                 conn, entry.conn = entry.conn, None
                 if conn is not None:
-                    _abort(conn.sock)
+                    _abort(getattr(conn, "rm_socket", conn.sock))
 
     def after_fork_in_child(self) -> None:
         # The lock may have been held by a thread that does not exist here.

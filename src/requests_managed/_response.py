@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import time
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,13 @@ from ._policy import ExchangeFacts
 if TYPE_CHECKING:
     from ._deadline import Deadline
 
-__all__ = ["DRAIN_SECONDS", "ManagedHTTPResponse", "ManagedResponse"]
+__all__ = [
+    "DRAIN_SECONDS",
+    "IncompleteHead",
+    "ManagedHTTPResponse",
+    "ManagedResponse",
+    "StrictHTTPResponse",
+]
 
 #: The longest ``close()`` spends reading the rest of a body to keep its
 #: connection: what is already buffered or arrives at once is drained, a
@@ -42,6 +49,74 @@ __all__ = ["DRAIN_SECONDS", "ManagedHTTPResponse", "ManagedResponse"]
 DRAIN_SECONDS = 0.02
 
 _READ_ERRORS = (ProtocolError, ReadTimeoutError, SSLError, OSError)
+# What http.client's own chunked reader raises for an absurd chunk-size line
+# (7fffffffffffffff, a TiB, a negative size): none is a requests exception.
+_CHUNK_SIZE_ERRORS = (OverflowError, MemoryError, ValueError)
+
+
+class IncompleteHead(HTTPException):
+    """The connection ended inside the response's header block."""
+
+
+class _HeadReader:
+    """Stands in for a response's file while its head is read, to see how the
+    header block ended: with its blank line, or with the end of the stream."""
+
+    __slots__ = ("fp", "last")
+
+    def __init__(self, fp: Any) -> None:
+        self.fp = fp
+        self.last = b"\r\n"
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.fp.readline(limit)
+        self.last = line
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fp, name)
+
+
+class StrictHTTPResponse(http.client.HTTPResponse):
+    """``http.client``'s response, strict about the head it accepts.
+
+    * A header block cut short by the connection closing (no blank line) is
+      an error, not a complete response with no body: ``http.client`` reads
+      the end of the stream as the end of the headers (httpx raises
+      ``RemoteProtocolError``).
+    * Interim responses (1xx other than ``101 Switching Protocols``, e.g.
+      ``103 Early Hints``) are skipped, their status and headers kept in
+      ``interim``, and the final response is returned; ``http.client`` skips
+      only ``100 Continue`` and returns a 103 as if it were the answer.
+    """
+
+    interim: list[tuple[int, http.client.HTTPMessage]]
+
+    def begin(self) -> None:
+        if self.headers is not None:  # already begun (http.client's rule)
+            return
+        self.interim = []
+        real = self.fp
+        reader = _HeadReader(real)
+        self.fp = reader
+        try:
+            while True:
+                super().begin()
+                if reader.last not in (b"\r\n", b"\n"):
+                    raise IncompleteHead(
+                        "the response's header block was incomplete: the "
+                        "connection closed before the blank line that ends it"
+                    )
+                status = self.status
+                if status >= 200 or status == http.client.SWITCHING_PROTOCOLS:
+                    return
+                self.interim.append((status, self.headers))
+                self.headers = self.msg = None
+        finally:
+            if self.fp is reader:
+                self.fp = real
+
+
 _DRAIN_ERRORS = (HTTPException, OSError, ValueError)
 
 
@@ -70,19 +145,43 @@ class ManagedHTTPResponse(HTTPResponse):
         host = f"[{pool.host}]" if ":" in pool.host else pool.host
         return f" from {pool.scheme}://{host}:{pool.port}{target}"
 
+    def _rm_aborted(self) -> None:
+        """The watchdog shut the socket down: whatever the read returned (the
+        end of a close-delimited body, of the trailers) is not the end."""
+        deadline = self._rm_deadline
+        if deadline is not None and deadline.expired:
+            raise body_deadline_error(deadline.total, self._rm_origin())
+
     def read(self, *args: Any, **kwargs: Any) -> bytes:
         try:
-            return super().read(*args, **kwargs)
+            data = super().read(*args, **kwargs)
         except _READ_ERRORS as exc:
             self._rm_translate(exc)
             raise
+        except _CHUNK_SIZE_ERRORS as exc:
+            raise ProtocolError(
+                f"invalid chunk size in the body: {exc!r}", exc
+            ) from exc
+        self._rm_aborted()
+        return data
 
     def read_chunked(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            yield from super().read_chunked(*args, **kwargs)
+            for chunk in super().read_chunked(*args, **kwargs):
+                self._rm_aborted()
+                yield chunk
         except _READ_ERRORS as exc:
             self._rm_translate(exc)
             raise
+        self._rm_aborted()
+
+    def _update_chunk_length(self) -> None:
+        # urllib3 parses the size with int(line, 16), which takes "-5".
+        super()._update_chunk_length()
+        left = self.chunk_left
+        if left is not None and left < 0:
+            self.close()
+            raise ProtocolError(f"invalid chunk size in the body: {left!r}")
 
     def release_conn(self) -> None:
         self._rm_where = None
@@ -160,6 +259,9 @@ class ManagedHTTPResponse(HTTPResponse):
         return bool(fp.isclosed())
 
 
+_CHUNK_READ = 65536
+
+
 class ManagedResponse(Response):
     """A ``requests.Response`` whose ``content`` reads the body in one call.
 
@@ -186,7 +288,16 @@ class ManagedResponse(Response):
             and "content-encoding" not in raw.headers
         ):
             try:
-                data = raw.read(decode_content=True)
+                if raw.chunked:
+                    # urllib3's chunk parser, in bounded reads: http.client's
+                    # would allocate whatever a chunk-size line claims
+                    data = b"".join(raw.read_chunked(_CHUNK_READ, decode_content=True))
+                else:
+                    data = raw.read(decode_content=True)
+                    if raw.enforce_content_length and raw.length_remaining:
+                        # as urllib3's streaming reads do (requests' path)
+                        short = http.client.IncompleteRead(data, raw.length_remaining)
+                        raise ProtocolError(f"Connection broken: {short!r}", short)
             except URLLIB3_BODY_ERRORS as exc:
                 raise translate_body(exc)  # noqa: B904 (as requests chains it)
             self._content = data or b""

@@ -41,7 +41,7 @@ from . import _scope
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, PoolSlot
 from ._policy import ExchangeFacts, may_replay
-from ._response import ManagedHTTPResponse
+from ._response import ManagedHTTPResponse, StrictHTTPResponse
 
 __all__ = [
     "ManagedHTTPConnection",
@@ -87,6 +87,10 @@ class ManagedHTTPConnection(HTTPConnection):
     _rm: ConnRecord
     _rm_manager: ConnectionManager | None = None
     _rm_in_getresponse = False
+    #: The socket http.client handed to a ``Connection: close`` response:
+    #: the watchdog must still be able to shut it down.
+    _rm_handed_sock: Any = None
+    response_class = StrictHTTPResponse
     _rm_response: weakref.ref[HTTPResponse] | None = None
 
     def connect(self) -> None:
@@ -121,11 +125,18 @@ class ManagedHTTPConnection(HTTPConnection):
         return response
 
     def close(self) -> None:
+        if self._rm_in_getresponse:
+            self._rm_handed_sock = self.sock
         try:
             super().close()
         finally:
             if self._rm_manager is not None and not self._rm_in_getresponse:
                 self._rm_manager.discarded(self)
+
+    @property
+    def rm_socket(self) -> Any:
+        """The socket that carries the exchange (for the watchdog)."""
+        return self.sock if self.sock is not None else self._rm_handed_sock
 
     def rm_dropped(self) -> bool:
         sock = self.sock
