@@ -160,3 +160,17 @@ def test_request_timeout_values_on_real_connections(
         else:
             assert isinstance(response, requests.Response)
             assert response.text == "ok"
+
+
+def test_subscribe_rejects_what_cannot_be_called() -> None:
+    with ManagedSession() as session, pytest.raises(TypeError, match="'x'"):
+        session.subscribe("x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("phase", ["connect", "read", "total"])
+def test_a_timeout_too_long_for_a_socket_is_refused_where_it_enters(
+    phase: str,
+) -> None:
+    # before: accepted, then a raw OverflowError at request time
+    with pytest.raises(InvalidTimeout, match=phase):
+        Timeout(**{phase: 1e10})  # type: ignore[arg-type]

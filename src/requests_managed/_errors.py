@@ -38,11 +38,17 @@ __all__ = [
 ]
 
 
+_HOW_TO_RAISE = (
+    " (Timeout.total; raise it with timeout=Timeout(total=...), "
+    "or total=None for no bound)"
+)
+
+
 def deadline_error(deadline: Deadline, request: PreparedRequest) -> DeadlineExceeded:
     """The deadline passed before the response (head) was complete."""
     return DeadlineExceeded(
         f"total deadline of {deadline.total!r} s passed before the response "
-        f"to {request.method} {request.url} was complete",
+        f"to {request.method} {request.url} was complete{_HOW_TO_RAISE}",
         request=request,
     )
 
@@ -50,7 +56,8 @@ def deadline_error(deadline: Deadline, request: PreparedRequest) -> DeadlineExce
 def body_deadline_error(total: float | None, origin: str) -> DeadlineExceeded:
     """The deadline passed while the body was being read (``origin``: " from URL")."""
     return DeadlineExceeded(
-        f"total deadline of {total!r} s passed while reading the response body{origin}"
+        f"total deadline of {total!r} s passed while reading the response "
+        f"body{origin}{_HOW_TO_RAISE}"
     )
 
 

@@ -28,9 +28,10 @@ class PoolLimits:
             ``None``: the request's connect timeout.
 
     Raises:
-        ValueError: a count is not a non-negative int (``max_per_host`` and
-            ``max_total`` at least 1), or ``wait_timeout`` is not a positive
-            number.
+        TypeError: a count is not an int, or ``wait_timeout`` not a number.
+        ValueError: a count is negative (``max_per_host`` and ``max_total``
+            at least 1), or ``wait_timeout`` is not a positive, finite number
+            of seconds. The message names the field and the value.
     """
 
     max_idle_per_host: int = 10

@@ -118,9 +118,10 @@ class KeepAlivePolicy:
             more, the connection is closed (``unread-body``).
 
     Raises:
-        ValueError: a field is out of range or of the wrong type; the message
-            names it.
-        TypeError: ``honor_server_keep_alive`` is not a bool.
+        TypeError: a field is of the wrong type (``honor_server_keep_alive``
+            not a bool, a count not an int, seconds not a number).
+        ValueError: a field is out of range. The message names the field
+            and the value.
     """
 
     idle_timeout: float | None = 30.0

@@ -309,7 +309,15 @@ class ManagedSession(requests.Session):
 
         Returns a function that unsubscribes it. With no listener subscribed,
         no event object is ever built.
+
+        Raises:
+            TypeError: ``listener`` is not callable.
         """
+        if not callable(listener):
+            raise TypeError(
+                "listener must be a callable taking a ConnectionEvent, "
+                f"got {listener!r}"
+            )
         return self._rm_adapter._rm_manager.subscribe(listener)
 
 

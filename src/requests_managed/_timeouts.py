@@ -8,6 +8,7 @@ from typing import Any, Union
 
 import urllib3
 
+from ._validate import MAX_SECONDS
 from .exceptions import InvalidTimeout
 
 __all__ = ["MIN_SOCKET_TIMEOUT", "Timeout", "TimeoutTypes", "socket_phase"]
@@ -31,10 +32,15 @@ def _phase(name: str, value: object) -> float | None:
             f"{name} timeout must be an int, float or None, got {value!r}"
         )
     seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds) or seconds <= 0:
+    if (
+        math.isnan(seconds)
+        or math.isinf(seconds)
+        or seconds <= 0
+        or seconds > MAX_SECONDS
+    ):
         raise InvalidTimeout(
             f"{name} timeout must be a positive, finite number of seconds "
-            f"or None, got {value!r}"
+            f"(at most {MAX_SECONDS:g}) or None, got {value!r}"
         )
     return seconds
 
