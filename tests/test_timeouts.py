@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import pytest
 import urllib3
@@ -125,3 +126,38 @@ def test_coerce_returns_bounded_timeout_or_raises_invalid_timeout(
     for phase in (timeout.connect, timeout.read):
         assert phase is None or (math.isfinite(phase) and phase > 0)
     assert timeout.total == 300.0  # the default total is never dropped
+
+
+def test_a_request_timeout_takes_the_phases_it_leaves_out_from_the_session() -> None:
+    # before: Timeout(connect=3, read=10) on a request reset the session's
+    # total=2 to 300 s
+    session_default = Timeout(connect=1, total=2)
+    request = Timeout(connect=3, read=10)
+    assert Timeout.coerce(request, session_default) == Timeout(
+        connect=3, read=10, total=2
+    )
+    # standing alone, the phases left out are the documented defaults
+    assert request == Timeout(connect=3, read=10, total=300)
+    assert request.given == {"connect", "read"}
+    # unbounding a phase stays possible by name
+    assert Timeout.coerce(Timeout(total=None), session_default).total is None
+
+
+def test_a_request_timeout_keeps_the_session_total_on_the_wire() -> None:
+    from requests_managed import DeadlineExceeded, ManagedSession
+
+    from .server import Reply, Server
+
+    def dribble(request: object) -> Reply:
+        script: list[bytes | float] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+        ]
+        for _ in range(100):
+            script += [0.1, b"x"]
+        return Reply(script=script)
+
+    with Server(dribble) as server, ManagedSession(timeout=Timeout(total=1)) as s:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            s.get(server.url, timeout=Timeout(connect=3, read=10))
+        assert time.monotonic() - started < 6  # the 10 s dribble was cut at 1 s

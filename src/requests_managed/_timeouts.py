@@ -45,6 +45,18 @@ def _phase(name: str, value: object) -> float | None:
     return seconds
 
 
+class _Unset:
+    """The default of a ``Timeout`` phase left out (never seen outside)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+_UNSET: Any = _Unset()
+_PHASES = ("connect", "read", "total")
+_DEFAULTS = {"connect": 5.0, "read": 30.0, "total": 300.0}
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Timeout:
     """How long a request may take, per phase and in total (seconds).
@@ -62,6 +74,13 @@ class Timeout:
     ``Timeout(read=None, total=None)``. DNS resolution (``getaddrinfo``) cannot
     be interrupted by any of these.
 
+    A phase left out takes its default (5, 30, 300) when the ``Timeout``
+    stands alone, but a ``Timeout`` given to one request takes the phases
+    it leaves out from the session's default: with a session default of
+    ``Timeout(total=2)``, ``timeout=Timeout(connect=3, read=10)`` on a
+    request still has ``total=2`` (httpx's "unset" rule). Equality and the
+    repr are by value, whichever phases were given.
+
     Raises:
         InvalidTimeout: a phase is not a positive, finite number or None.
 
@@ -70,11 +89,20 @@ class Timeout:
         Timeout(connect=3.0, read=10.0, total=300.0)
     """
 
-    connect: float | None = 5.0
-    read: float | None = 30.0
-    total: float | None = 300.0
+    connect: float | None = _UNSET
+    read: float | None = _UNSET
+    total: float | None = _UNSET
+    #: The phases given by name (the rest inherit a default, see above).
+    given: frozenset[str] = dataclasses.field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        given = frozenset(name for name in _PHASES if getattr(self, name) is not _UNSET)
+        object.__setattr__(self, "given", given)
+        for name, default in _DEFAULTS.items():
+            if name not in given:
+                object.__setattr__(self, name, default)
         # Normalise where the value enters, so only floats live inside.
         object.__setattr__(self, "connect", _phase("connect", self.connect))
         object.__setattr__(self, "read", _phase("read", self.read))
@@ -86,13 +114,22 @@ class Timeout:
             f"total={self.total!r})"
         )
 
+    def over(self, default: Timeout) -> Timeout:
+        """This timeout, with the phases it leaves out taken from ``default``."""
+        merged = {
+            name: getattr(self if name in self.given else default, name)
+            for name in _PHASES
+        }
+        return Timeout(**merged)
+
     @classmethod
     def coerce(cls, value: object, default: Timeout | None = None) -> Timeout:
         """Turn anything a user passes as ``timeout=`` into a ``Timeout``.
 
         Args:
             value: A number (connect and read), a ``(connect, read)`` tuple, a
-                ``Timeout``, a ``urllib3.Timeout`` (the phases it sets taken as
+                ``Timeout`` (the phases it leaves out come from ``default``),
+                a ``urllib3.Timeout`` (the phases it sets taken as
                 given, ``None`` meaning unbounded; phases it leaves unset come
                 from ``default``, and its ``total`` applies only when tighter
                 than ``default``'s), or ``None`` for ``default``.
@@ -103,7 +140,9 @@ class Timeout:
             InvalidTimeout: the value is none of the accepted forms.
         """
         if isinstance(value, Timeout):
-            return value
+            if default is None or len(value.given) == len(_PHASES):
+                return value
+            return value.over(default)
         base = default if default is not None else _DEFAULT
         if value is None:
             return base
