@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from requests_managed import (
+    BodyReadTimeout,
     ConnectionLeakWarning,
     DeadlineExceeded,
     InvalidTimeout,
@@ -18,6 +19,7 @@ from requests_managed import (
     ("cls", "bases"),
     [
         (DeadlineExceeded, (requests.Timeout, requests.ConnectionError)),
+        (BodyReadTimeout, (requests.ReadTimeout, requests.ConnectionError)),
         (PoolTimeout, (requests.Timeout,)),
         (SessionClosed, (requests.RequestException,)),
         (InvalidTimeout, (requests.RequestException, ValueError)),
@@ -31,7 +33,8 @@ def test_existing_except_clauses_keep_working(
 
 
 @pytest.mark.parametrize(
-    "cls", [DeadlineExceeded, PoolTimeout, SessionClosed, InvalidTimeout]
+    "cls",
+    [DeadlineExceeded, BodyReadTimeout, PoolTimeout, SessionClosed, InvalidTimeout],
 )
 def test_exceptions_survive_pickle(cls: type[requests.RequestException]) -> None:
     request = requests.Request("GET", "http://127.0.0.1/").prepare()

@@ -176,3 +176,38 @@ def test_connection_refused_is_a_connection_error(server: Server) -> None:
         _healthy_afterwards(session, server)
     assert server.wait_for(lambda: server.open_connections() == 0)
     assert open_fds() == before
+
+
+def test_a_stalled_tls_handshake_is_a_connect_timeout(ca_bundle: str) -> None:
+    # A listener that accepts TCP and never answers the TLS ClientHello.
+    # Before: ReadTimeout, though the connect phase bounds the handshake.
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        with ManagedSession(timeout=Timeout(connect=0.5, read=5, total=10)) as s:
+            started = time.monotonic()
+            with pytest.raises(requests.ConnectTimeout, match="TLS handshake"):
+                s.get(url, verify=ca_bundle)
+            assert time.monotonic() - started < BOUND
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in accepted:
+            sock.close()
+        listener.close()

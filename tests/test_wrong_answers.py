@@ -13,7 +13,7 @@ import pytest
 import requests
 import responses
 
-from requests_managed import DeadlineExceeded, ManagedSession, Timeout
+from requests_managed import BodyReadTimeout, DeadlineExceeded, ManagedSession, Timeout
 
 from .server import Reply, Server
 
@@ -183,3 +183,23 @@ def test_a_dribbled_close_delimited_body_hits_the_deadline(
             with r:
                 b"".join(r.iter_content(1024))
         assert time.monotonic() - started < BOUND
+
+
+# -- a read timeout inside the body is a Timeout too ---------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_read_timeout_in_the_body_is_both_a_timeout_and_a_connection_error(
+    server: Server, stream: bool
+) -> None:
+    # before: only requests.ConnectionError, so `except requests.Timeout`
+    # missed it
+    server.handler = lambda r: Reply(body=b"x" * 100, stall_after=10)
+    timeout = Timeout(connect=1, read=0.3, total=10)
+    with ManagedSession(timeout=timeout) as session:
+        with pytest.raises(BodyReadTimeout) as caught:
+            r = session.get(server.url, stream=stream)
+            with r:
+                b"".join(r.iter_content(1024))
+        assert isinstance(caught.value, requests.ReadTimeout)
+        assert isinstance(caught.value, requests.ConnectionError)

@@ -14,6 +14,7 @@ from ._session import ManagedSession
 from ._stats import ConnectionEvent, ConnectionListener, EventKind, HostStats, PoolStats
 from ._timeouts import Timeout
 from .exceptions import (
+    BodyReadTimeout,
     ConnectionLeakWarning,
     DeadlineExceeded,
     InvalidTimeout,
@@ -24,6 +25,7 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BodyReadTimeout",
     "CloseReason",
     "ConnectionEvent",
     "ConnectionLeakWarning",

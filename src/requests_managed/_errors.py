@@ -27,7 +27,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSL
 
 from ._deadline import Deadline
 from ._manager import DeadlinePassed, ManagerClosed, PoolWaitTimeout
-from .exceptions import DeadlineExceeded, PoolTimeout, SessionClosed
+from .exceptions import BodyReadTimeout, DeadlineExceeded, PoolTimeout, SessionClosed
 
 __all__ = [
     "BODY_ERRORS",
@@ -119,10 +119,19 @@ def translate_send(
 BODY_ERRORS: tuple[tuple[type[Exception], type[RequestException]], ...] = (
     (ProtocolError, ChunkedEncodingError),
     (DecodeError, ContentDecodingError),
-    (ReadTimeoutError, RequestsConnectionError),
+    (ReadTimeoutError, BodyReadTimeout),
     (SSLError, RequestsSSLError),
 )
 URLLIB3_BODY_ERRORS = tuple(source for source, _ in BODY_ERRORS)
+
+
+def body_read_timeout(exc: RequestsConnectionError) -> RequestException | None:
+    """requests' ``ConnectionError`` for a read timeout in a body, as the
+    ``BodyReadTimeout`` that is also a ``Timeout``; ``None`` for the rest."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, ReadTimeoutError) and not isinstance(exc, BodyReadTimeout):
+        return BodyReadTimeout(cause, request=exc.request, response=exc.response)
+    return None
 
 
 def translate_body(exc: Exception) -> RequestException:

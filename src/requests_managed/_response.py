@@ -21,14 +21,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import time
+from collections.abc import Iterator
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
 from requests import Response
+from requests.exceptions import ConnectionError as RequestsConnectionError
 from urllib3 import HTTPResponse
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
-from ._errors import URLLIB3_BODY_ERRORS, body_deadline_error, translate_body
+from ._errors import (
+    URLLIB3_BODY_ERRORS,
+    body_deadline_error,
+    body_read_timeout,
+    translate_body,
+)
 from ._leaks import CallSite, report
 from ._policy import ExchangeFacts
 
@@ -305,3 +312,16 @@ class ManagedResponse(Response):
             return self._content
         content: bytes = Response.content.fget(self)  # type: ignore[attr-defined]
         return content
+
+    def iter_content(
+        self, chunk_size: int | None = 1, decode_unicode: bool = False
+    ) -> Iterator[Any]:
+        """``Response.iter_content``; a read timeout in the body is a
+        ``BodyReadTimeout`` (a ``ConnectionError`` and a ``ReadTimeout``)."""
+        try:
+            yield from super().iter_content(chunk_size, decode_unicode)
+        except RequestsConnectionError as exc:
+            better = body_read_timeout(exc)
+            if better is None:
+                raise
+            raise better from exc

@@ -35,6 +35,7 @@ from typing import Any
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError
 from urllib3.util.wait import wait_for_read
 
 from . import _scope
@@ -99,7 +100,17 @@ class ManagedHTTPConnection(HTTPConnection):
             left = deadline.remaining()
             if left is not None and (self.timeout is None or self.timeout > left):
                 self.timeout = left
-        super().connect()
+        try:
+            super().connect()
+        except TimeoutError as exc:
+            # urllib3 raises ConnectTimeoutError for the TCP connect itself;
+            # a bare socket timeout here is the TLS handshake (or a proxy
+            # tunnel), which the connect phase bounds: say so, not "read".
+            raise ConnectTimeoutError(
+                self,
+                f"Connection to {self.host} timed out during the TLS handshake. "
+                f"(connect timeout={self.timeout})",
+            ) from exc
         if self._rm_manager is not None:
             self._rm_manager.connected(self)
 

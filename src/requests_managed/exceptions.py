@@ -8,6 +8,10 @@ so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
     ├── SessionClosed ........ a request on a closed session; never retry on it
     ├── InvalidTimeout ....... also a ValueError; a bad ``timeout=`` value
     └── requests.exceptions.Timeout
+        ├── requests.exceptions.ReadTimeout
+        │   └── BodyReadTimeout  also a requests.exceptions.ConnectionError;
+        │                      the read timeout passed while reading the body
+        │                      (the status and headers had arrived)
         ├── PoolTimeout ...... no connection became free within the wait bound;
         │                      safe to retry (nothing was sent)
         └── DeadlineExceeded . also a requests.exceptions.ConnectionError;
@@ -25,10 +29,12 @@ A plain connect or read timeout is still requests' own ``ConnectTimeout`` or
 from __future__ import annotations
 
 from requests.exceptions import ConnectionError as _RequestsConnectionError
+from requests.exceptions import ReadTimeout as _RequestsReadTimeout
 from requests.exceptions import RequestException
 from requests.exceptions import Timeout as _RequestsTimeout
 
 __all__ = [
+    "BodyReadTimeout",
     "ConnectionLeakWarning",
     "DeadlineExceeded",
     "InvalidTimeout",
@@ -71,6 +77,17 @@ class DeadlineExceeded(_RequestsConnectionError, _RequestsTimeout):
     ``requests.exceptions.ConnectionError`` because requests reports a timeout
     while reading a body as one. The server may have acted on the request:
     retry only idempotent requests.
+    """
+
+
+class BodyReadTimeout(_RequestsConnectionError, _RequestsReadTimeout):
+    """The read timeout passed while the response body was being read.
+
+    requests reports this as a plain ``ConnectionError``, so ``except
+    requests.Timeout`` misses it; it is both, as requests' own
+    ``ConnectTimeout`` is both a ``ConnectionError`` and a ``Timeout``, so
+    old and new ``except`` clauses work. The status and headers had
+    arrived: the server acted on the request, so retry only idempotent ones.
     """
 
 
