@@ -211,3 +211,25 @@ def test_a_stalled_tls_handshake_is_a_connect_timeout(ca_bundle: str) -> None:
         for sock in accepted:
             sock.close()
         listener.close()
+
+
+@pytest.mark.parametrize("retry_after", [None, "30"], ids=["backoff", "retry-after"])
+def test_retry_sleeps_never_cross_the_deadline(
+    server: Server, retry_after: str | None
+) -> None:
+    # Before: total=2 with backoff_factor=10 slept 20 s before the third try
+    # (or 30 s for the server's Retry-After), then raised DeadlineExceeded.
+    from urllib3.util.retry import Retry
+
+    headers = [("Retry-After", retry_after)] if retry_after else []
+    server.handler = lambda request: Reply(status=503, headers=headers)
+    retries = Retry(total=3, backoff_factor=10, status_forcelist=[503])
+    timeout = Timeout(connect=1, read=2, total=2)
+    with ManagedSession(timeout=timeout, retries=retries) as session:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            session.get(server.url)
+        assert time.monotonic() - started < BOUND
+        assert server.requests_served <= 2
+        server.handler = lambda request: Reply(body=b"ok")
+        assert session.get(server.url).text == "ok"

@@ -26,9 +26,11 @@ Every private urllib3 name used here is pinned by ``tests/test_seams.py``.
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 import os
 import ssl
+import time
 import weakref
 from typing import Any
 
@@ -36,11 +38,13 @@ from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolM
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError
+from urllib3.util.retry import Retry
 from urllib3.util.wait import wait_for_read
 
 from . import _scope
+from ._deadline import Deadline
 from ._lifecycle import ConnRecord
-from ._manager import ConnectionManager, PoolSlot
+from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
 from ._policy import ExchangeFacts, may_replay
 from ._response import ManagedHTTPResponse, StrictHTTPResponse
 
@@ -80,6 +84,50 @@ class _Attempt:
 _attempt: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
     "requests_managed.attempt", default=None
 )
+
+
+class _DeadlineBoundSleeps:
+    """Mixed into a copy of the request's urllib3 ``Retry``: no backoff or
+    ``Retry-After`` sleep crosses the request's deadline. A sleep that would
+    is cut short at the deadline, which then fails the request."""
+
+    _rm_deadline: Deadline
+
+    def new(self, **kw: Any) -> Any:
+        # urllib3 makes a new Retry for every attempt: pass the deadline on.
+        retry = super().new(**kw)  # type: ignore[misc]
+        retry._rm_deadline = self._rm_deadline
+        return retry
+
+    def sleep(self, response: Any = None) -> None:
+        retry: Any = self
+        planned = None
+        if response is not None and retry.respect_retry_after_header:
+            planned = retry.get_retry_after(response)
+        if planned is None:
+            planned = retry.get_backoff_time()
+        left = self._rm_deadline.remaining()
+        if left is not None and planned >= left:
+            time.sleep(left)
+            raise DeadlinePassed()
+        super().sleep(response)  # type: ignore[misc]
+
+
+_BOUNDED: dict[type, type] = {}
+
+
+def _bound_sleeps(retries: Retry, deadline: Deadline) -> Retry:
+    """A copy of ``retries`` whose sleeps stop at ``deadline``."""
+    cls = type(retries)
+    bounded = _BOUNDED.get(cls)
+    if bounded is None:
+        bounded = _BOUNDED.setdefault(
+            cls, type(f"DeadlineBound{cls.__name__}", (_DeadlineBoundSleeps, cls), {})
+        )
+    retry: Any = copy.copy(retries)
+    retry.__class__ = bounded
+    retry._rm_deadline = deadline
+    return retry  # type: ignore[no-any-return]
 
 
 class ManagedHTTPConnection(HTTPConnection):
@@ -237,6 +285,14 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
         # A reused connection the server closed while it sat idle fails before
         # any response byte arrives; the policy says whether to replay it
         # once, on a new connection.
+        scope = _scope.owned_by(self._rm_manager)
+        if (
+            scope is not None
+            and scope.deadline.at is not None
+            and isinstance(retries, Retry)
+            and not isinstance(retries, _DeadlineBoundSleeps)
+        ):
+            retries = _bound_sleeps(retries, scope.deadline)
         attempt = _Attempt()
         token = _attempt.set(attempt)
         try:
