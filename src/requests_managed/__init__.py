@@ -20,6 +20,7 @@ from .exceptions import (
     InvalidTimeout,
     PoolTimeout,
     SessionClosed,
+    WriteTimeout,
 )
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "PoolTimeout",
     "SessionClosed",
     "Timeout",
+    "WriteTimeout",
     "__version__",
     "delete",
     "get",

@@ -27,7 +27,13 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSL
 
 from ._deadline import Deadline
 from ._manager import DeadlinePassed, ManagerClosed, PoolWaitTimeout
-from .exceptions import BodyReadTimeout, DeadlineExceeded, PoolTimeout, SessionClosed
+from .exceptions import (
+    BodyReadTimeout,
+    DeadlineExceeded,
+    PoolTimeout,
+    SessionClosed,
+    WriteTimeout,
+)
 
 __all__ = [
     "BODY_ERRORS",
@@ -59,6 +65,27 @@ def body_deadline_error(total: float | None, origin: str) -> DeadlineExceeded:
         f"total deadline of {total!r} s passed while reading the response "
         f"body{origin}{_HOW_TO_RAISE}"
     )
+
+
+class WriteStalled(TimeoutError):
+    """Internal: one piece of the request was not taken within the write
+    timeout (raised by the connection shim, becomes ``WriteTimeout``)."""
+
+
+def _stalled_write(exc: BaseException) -> WriteStalled | None:
+    """The ``WriteStalled`` inside the wrappers urllib3 and requests add."""
+    seen: list[BaseException] = [exc]
+    for _ in range(8):
+        if not seen:
+            return None
+        current = seen.pop()
+        if isinstance(current, WriteStalled):
+            return current
+        seen.extend(a for a in current.args if isinstance(a, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            seen.append(reason)
+    return None
 
 
 def _pool_timeout(
@@ -106,12 +133,13 @@ def translate_send(
     for source, translate in SEND_ERRORS:
         if isinstance(exc, source):
             return translate(exc, deadline, request)
-    if (
-        isinstance(exc, RequestException)
-        and not isinstance(exc, DeadlineExceeded)
-        and deadline.passed()
-    ):
+    if not isinstance(exc, RequestException) or isinstance(exc, DeadlineExceeded):
+        return None
+    if deadline.passed():
         return deadline_error(deadline, request)
+    stalled = _stalled_write(exc)
+    if stalled is not None and not isinstance(exc, WriteTimeout):
+        return WriteTimeout(str(stalled), request=request)
     return None
 
 

@@ -53,7 +53,7 @@ class _Unset:
 
 
 _UNSET: Any = _Unset()
-_PHASES = ("connect", "read", "total")
+_PHASES = ("connect", "read", "write", "total")
 _DEFAULTS = {"connect": 5.0, "read": 30.0, "total": 300.0}
 
 
@@ -66,6 +66,10 @@ class Timeout:
         read: Bound on each wait for data from the server. A server that sends
             one byte just before each read timeout resets it every time; that
             is what ``total`` is for.
+        write: Bound on each piece (64 KiB) of the request being sent while
+            the server does not take it: a stalled upload raises
+            ``WriteTimeout``, a slow but moving one goes on (``total`` bounds
+            it). Left out, it is the ``read`` timeout.
         total: Wall-clock bound on the whole exchange: connecting, sending,
             waiting and reading the body. For ``stream=True`` it runs until the
             body is consumed or the response is closed.
@@ -91,6 +95,7 @@ class Timeout:
 
     connect: float | None = _UNSET
     read: float | None = _UNSET
+    write: float | None = _UNSET
     total: float | None = _UNSET
     #: The phases given by name (the rest inherit a default, see above).
     given: frozenset[str] = dataclasses.field(
@@ -106,11 +111,17 @@ class Timeout:
         # Normalise where the value enters, so only floats live inside.
         object.__setattr__(self, "connect", _phase("connect", self.connect))
         object.__setattr__(self, "read", _phase("read", self.read))
+        if "write" in given:
+            object.__setattr__(self, "write", _phase("write", self.write))
+        else:
+            object.__setattr__(self, "write", self.read)
         object.__setattr__(self, "total", _phase("total", self.total))
 
     def __repr__(self) -> str:
+        # write is shown only where it differs from read (its default)
+        write = "" if self.write == self.read else f", write={self.write!r}"
         return (
-            f"Timeout(connect={self.connect!r}, read={self.read!r}, "
+            f"Timeout(connect={self.connect!r}, read={self.read!r}{write}, "
             f"total={self.total!r})"
         )
 
@@ -120,6 +131,8 @@ class Timeout:
             name: getattr(self if name in self.given else default, name)
             for name in _PHASES
         }
+        if "write" not in self.given and "read" in self.given:
+            merged["write"] = self.read  # write follows the read it was given
         return Timeout(**merged)
 
     @classmethod

@@ -43,10 +43,12 @@ from urllib3.util.wait import wait_for_read
 
 from . import _scope
 from ._deadline import Deadline
+from ._errors import WriteStalled
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
 from ._policy import ExchangeFacts, may_replay
 from ._response import ManagedHTTPResponse, StrictHTTPResponse
+from ._timeouts import socket_phase
 
 __all__ = [
     "ManagedHTTPConnection",
@@ -130,6 +132,13 @@ def _bound_sleeps(retries: Retry, deadline: Deadline) -> Retry:
     return retry  # type: ignore[no-any-return]
 
 
+_KEEP: Any = object()
+#: A request body goes to the socket in pieces this large, so the write
+#: timeout bounds each piece (progress), not the whole upload: CPython bounds
+#: a whole sendall() by the socket's timeout.
+_PIECE = 64 * 1024
+
+
 class ManagedHTTPConnection(HTTPConnection):
     """A urllib3 connection that reports to its manager."""
 
@@ -140,6 +149,9 @@ class ManagedHTTPConnection(HTTPConnection):
     #: the watchdog must still be able to shut it down.
     _rm_handed_sock: Any = None
     response_class = StrictHTTPResponse
+    #: The write timeout of the request being sent; _KEEP: leave the socket's
+    #: timeout as urllib3 set it (a connection used outside a managed scope).
+    _rm_write: Any = _KEEP
     _rm_response: weakref.ref[HTTPResponse] | None = None
 
     def connect(self) -> None:
@@ -182,6 +194,30 @@ class ManagedHTTPConnection(HTTPConnection):
         response._rm_deadline = self._rm.deadline  # type: ignore[attr-defined]
         self._rm_response = weakref.ref(response)
         return response
+
+    def send(self, data: Any) -> None:
+        write = self._rm_write
+        if write is _KEEP:
+            super().send(data)
+            return
+        if self.sock is None:
+            self.connect()  # as http.client's send() would
+        self.sock.settimeout(write)
+        if isinstance(data, (bytes, bytearray)) and len(data) > _PIECE:
+            view = memoryview(data)
+            for start in range(0, len(view), _PIECE):
+                self._rm_send(view[start : start + _PIECE])
+        else:
+            self._rm_send(data)
+
+    def _rm_send(self, piece: Any) -> None:
+        try:
+            super().send(piece)
+        except TimeoutError as exc:
+            raise WriteStalled(
+                f"the server took no part of the request for {self._rm_write!r} s "
+                f"(Timeout.write) while it was sent to {self.host}"
+            ) from exc
 
     def close(self) -> None:
         if self._rm_in_getresponse:
@@ -264,6 +300,10 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
         self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
     ) -> Any:
         reused = self._rm_manager.sending(conn)
+        scope = _scope.owned_by(self._rm_manager)
+        if scope is not None:
+            left = scope.deadline.remaining()
+            conn._rm_write = socket_phase(scope.timeout.write, left)
         try:
             return super()._make_request(conn, method, url, *args, **kwargs)
         except _STALE_ERRORS:

@@ -12,6 +12,9 @@ so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
         │   └── BodyReadTimeout  also a requests.exceptions.ConnectionError;
         │                      the read timeout passed while reading the body
         │                      (the status and headers had arrived)
+        ├── WriteTimeout ..... also a requests.exceptions.ConnectionError;
+        │                      the server took no part of the request for the
+        │                      write timeout (a stalled upload)
         ├── PoolTimeout ...... no connection became free within the wait bound;
         │                      safe to retry (nothing was sent)
         └── DeadlineExceeded . also a requests.exceptions.ConnectionError;
@@ -40,6 +43,7 @@ __all__ = [
     "InvalidTimeout",
     "PoolTimeout",
     "SessionClosed",
+    "WriteTimeout",
 ]
 
 
@@ -88,6 +92,17 @@ class BodyReadTimeout(_RequestsConnectionError, _RequestsReadTimeout):
     ``ConnectTimeout`` is both a ``ConnectionError`` and a ``Timeout``, so
     old and new ``except`` clauses work. The status and headers had
     arrived: the server acted on the request, so retry only idempotent ones.
+    """
+
+
+class WriteTimeout(_RequestsConnectionError, _RequestsTimeout):
+    """The server took no part of the request for ``Timeout.write`` seconds.
+
+    Raised when an upload stalls: the server stopped reading the request
+    body (or headers). A slow upload that keeps moving is not one; the total
+    deadline bounds it. requests reports this as a ``ConnectionError``
+    ("timed out"), so this is both. Part of the request may have reached the
+    server: retry only idempotent requests.
     """
 
 
