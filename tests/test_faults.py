@@ -7,6 +7,7 @@ Each scenario is listed, with what it raises, in docs/reliability.md.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -233,3 +234,26 @@ def test_retry_sleeps_never_cross_the_deadline(
         assert server.requests_served <= 2
         server.handler = lambda request: Reply(body=b"ok")
         assert session.get(server.url).text == "ok"
+
+
+def test_a_slow_name_lookup_that_spends_the_deadline_fails_once_connected(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lookup cannot be interrupted; before, the watchdog fired while no
+    # socket existed, and the dribbled body that followed was bounded by
+    # nothing (a 20 s lookup and a dribble succeeded at 45 s under total=15).
+    import socket
+
+    real = socket.getaddrinfo
+
+    def slow_getaddrinfo(*args: object, **kwargs: object) -> object:
+        threading.Event().wait(1.2)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    server.handler = lambda request: Reply(dribble=0.1)
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    with ManagedSession(timeout=Timeout(connect=5, read=2, total=1)) as session:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            session.get(server.url.replace("127.0.0.1", "localhost"))
+        assert time.monotonic() - started < BOUND

@@ -162,6 +162,15 @@ class ManagedHTTPConnection(HTTPConnection):
                 self.timeout = left
         try:
             super().connect()
+            if deadline is not None and deadline.passed():
+                # The name lookup cannot be interrupted; it may have spent
+                # the deadline (and the watchdog fired while no socket
+                # existed to shut down): fail now that the socket exists.
+                raise ConnectTimeoutError(
+                    self,
+                    f"the total deadline of {deadline.total!r} s passed while "
+                    f"connecting to {self.host} (name lookup included)",
+                )
         except TimeoutError as exc:
             # urllib3 raises ConnectTimeoutError for the TCP connect itself;
             # a bare socket timeout here is the TLS handshake (or a proxy
