@@ -217,18 +217,22 @@ def test_tls_ca_bundle_never_shares_a_pool_with_default_verification(
 
 # -- keep-alive policy against real servers -------------------------------------
 
+#: Requests, each after a pause near the server's idle close: enough rounds
+#: to show the race is never lost, few enough to keep the suite quick.
+ROUNDS = 6
+
 
 def test_idle_timeout_retires_connections_before_the_server_closes_them() -> None:
     with Server(idle_close_after=1.0) as server:
         policy = KeepAlivePolicy(idle_timeout=0.8)
         with ManagedSession(policy=policy) as session:
-            for _ in range(20):
+            for _ in range(ROUNDS):
                 assert session.get(server.url).ok  # zero errors
                 time.sleep(1.5)  # the pause under test, not a synchronisation
             stats = session.pool_stats().for_url(server.url)
-        assert stats.closed.get(CloseReason.IDLE_EXPIRED, 0) == 19
-        assert stats.opened == server.connections_opened == 20
-        assert stats.requests == len(server.requests) == 20
+        assert stats.closed.get(CloseReason.IDLE_EXPIRED, 0) == ROUNDS - 1
+        assert stats.opened == server.connections_opened == ROUNDS
+        assert stats.requests == len(server.requests) == ROUNDS
         assert set(server.requests_per_connection().values()) == {1}
 
 
@@ -236,13 +240,13 @@ def test_server_keep_alive_timeout_is_honoured() -> None:
     reply = Reply(headers=[("Keep-Alive", "timeout=2")])
     with Server(lambda r: reply, idle_close_after=2.0) as server:
         with ManagedSession() as session:
-            for _ in range(20):
+            for _ in range(ROUNDS):
                 assert session.get(server.url).ok  # zero errors
                 time.sleep(1.8)
             stats = session.pool_stats().for_url(server.url)
-        assert stats.closed.get(CloseReason.SERVER_KEEP_ALIVE_TIMEOUT, 0) == 19
-        assert stats.opened == server.connections_opened == 20
-        assert stats.requests == len(server.requests) == 20
+        assert stats.closed.get(CloseReason.SERVER_KEEP_ALIVE_TIMEOUT, 0) == ROUNDS - 1
+        assert stats.opened == server.connections_opened == ROUNDS
+        assert stats.requests == len(server.requests) == ROUNDS
         assert set(server.requests_per_connection().values()) == {1}
 
 
@@ -338,7 +342,7 @@ def test_stale_connection_is_replayed_for_get_but_post_is_never_sent_twice() -> 
     with Server(idle_close_after=1.0) as server:
         policy = KeepAlivePolicy(idle_timeout=None)
         with ManagedSession(policy=policy) as session:
-            for _ in range(20):
+            for _ in range(ROUNDS):
                 assert session.get(server.url + "/get").ok  # all succeed
                 time.sleep(1.2)  # the pause under test, not a synchronisation
             outcomes: dict[bytes, bool] = {}
@@ -354,7 +358,7 @@ def test_stale_connection_is_replayed_for_get_but_post_is_never_sent_twice() -> 
         for body, ok in outcomes.items():
             # sent exactly once, or failed with ConnectionError; never twice
             assert received.count(body) == (1 if ok else received.count(body)) <= 1
-        assert len(server.bodies_received("/get")) == 20
+        assert len(server.bodies_received("/get")) == ROUNDS
         assert stats.opened == server.connections_opened
         assert stats.requests == len(server.requests)
 
