@@ -9,7 +9,11 @@ from requests import PreparedRequest, Response
 from requests import cookies as _cookies
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    extract_zipped_paths,
+    get_encoding_from_headers,
+)
 from urllib3.connectionpool import ConnectionPool
 from urllib3.util.retry import Retry
 
@@ -23,6 +27,7 @@ from ._policy import KeepAlivePolicy
 from ._response import ManagedResponse
 from ._stats import PoolStats
 from ._timeouts import Timeout, socket_phase
+from ._tls import TLSContexts
 from ._urllib3 import ManagedHTTPConnectionPool, ManagedPoolManager
 
 __all__ = ["ManagedAdapter"]
@@ -84,6 +89,7 @@ class ManagedAdapter(HTTPAdapter):
             self._rm_limits, self._rm_policy, default_wait=self._rm_timeout.connect
         )
         self._rm_pools: dict[Any, ManagedHTTPConnectionPool] = {}
+        self._rm_tls = TLSContexts()
         self._pool_connections = connections
         self._pool_maxsize = maxsize
         self._pool_block = block
@@ -166,6 +172,50 @@ class ManagedAdapter(HTTPAdapter):
                 pools.clear()
             pools[key] = pool
         return pool
+
+    def build_connection_pool_key_attributes(
+        self, request: PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[Any, Any]:
+        # HTTPAdapter's documented way to use an SSLContext: set
+        # "ssl_context" and drop the keys urllib3 would otherwise load into a
+        # new context per connection. The context is keyed by exactly what
+        # requests keys the pool by, so pools stay separate per TLS settings.
+        host_params: Any
+        pool_kwargs: Any
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if (
+            host_params.get("scheme") != "https"
+            or "ssl_context" in pool_kwargs
+            or self.poolmanager.connection_pool_kw.get("ssl_context") is not None
+        ):
+            return host_params, pool_kwargs  # a context given by the user wins
+        cert_reqs = pool_kwargs.get("cert_reqs", "CERT_REQUIRED")
+        ca_certs = pool_kwargs.pop("ca_certs", None)
+        ca_cert_dir = pool_kwargs.pop("ca_cert_dir", None)
+        if cert_reqs != "CERT_NONE" and ca_certs is None and ca_cert_dir is None:
+            ca_certs = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)  # type: ignore[no-untyped-call]
+        key = (
+            cert_reqs,
+            ca_certs,
+            ca_cert_dir,
+            pool_kwargs.pop("cert_file", None),
+            pool_kwargs.pop("key_file", None),
+        )
+        pool_kwargs["ssl_context"] = self._rm_tls.get(key)
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # HTTPAdapter's contract (the same checks, the same errors for a
+        # missing bundle or certificate); but a pool with our shared context
+        # must not get CA and certificate paths back, or urllib3 would load
+        # them into that context again on every connection.
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        context = getattr(conn, "conn_kw", {}).get("ssl_context")
+        if context is not None and self._rm_tls.owns(context):
+            conn.ca_certs = conn.ca_cert_dir = None
+            conn.cert_file = conn.key_file = None
 
     def request_url(self, request: PreparedRequest, proxies: Any) -> str:
         # HTTPAdapter's contract; without a proxy it is the request's path.

@@ -200,6 +200,7 @@ class ManagedSession(requests.Session):
         honoured at once, without a refresh.
         """
         self._rm_env.clear()
+        self._rm_adapter._rm_tls.clear()
 
     def prepare_request(self, request: Request) -> PreparedRequest:
         """Same contract as ``requests.Session.prepare_request``.

@@ -339,6 +339,7 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
             scope is not None
             and scope.deadline.at is not None
             and isinstance(retries, Retry)
+            and retries.total not in (0, False)  # no retry, no sleep (the default)
             and not isinstance(retries, _DeadlineBoundSleeps)
         ):
             retries = _bound_sleeps(retries, scope.deadline)
