@@ -19,6 +19,7 @@ from .exceptions import (
     DeadlineExceeded,
     InvalidTimeout,
     PoolTimeout,
+    ResponseTooLarge,
     SessionClosed,
     WriteTimeout,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "PoolLimits",
     "PoolStats",
     "PoolTimeout",
+    "ResponseTooLarge",
     "SessionClosed",
     "Timeout",
     "WriteTimeout",

@@ -38,6 +38,7 @@ from ._errors import (
 )
 from ._leaks import CallSite, report
 from ._policy import ExchangeFacts
+from .exceptions import ResponseTooLarge
 
 if TYPE_CHECKING:
     from ._deadline import Deadline
@@ -56,6 +57,8 @@ __all__ = [
 DRAIN_SECONDS = 0.02
 
 _READ_ERRORS = (ProtocolError, ReadTimeoutError, SSLError, OSError)
+_LIMITED_READ = 65536
+
 # What http.client's own chunked reader raises for an absurd chunk-size line
 # (7fffffffffffffff, a TiB, a negative size): none is a requests exception.
 _CHUNK_SIZE_ERRORS = (OverflowError, MemoryError, ValueError)
@@ -138,6 +141,20 @@ class ManagedHTTPResponse(HTTPResponse):
     _rm_deadline: Deadline | None = None
     _rm_where: CallSite | None = None
     _rm_finalizing = False
+    _rm_limit: int | None = None  # max_body_bytes
+    _rm_seen = 0  # decoded body bytes handed out so far
+
+    def _rm_count(self, data: bytes) -> None:
+        limit = self._rm_limit
+        if limit is None or not data:
+            return
+        self._rm_seen += len(data)
+        if self._rm_seen > limit:
+            self.close()
+            raise ResponseTooLarge(
+                f"the response body{self._rm_origin()} passed max_body_bytes="
+                f"{limit!r} (decoded bytes); raise the limit, or stream the body"
+            )
 
     def _rm_translate(self, exc: Exception) -> None:
         deadline = self._rm_deadline
@@ -160,8 +177,19 @@ class ManagedHTTPResponse(HTTPResponse):
             raise body_deadline_error(deadline.total, self._rm_origin())
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
+        amt = args[0] if args else kwargs.pop("amt", None)
+        rest = args[1:]
+        if self._rm_limit is not None and amt is None:
+            # the whole body, with a limit: in bounded pieces, so a
+            # compressed bomb never expands in memory past the limit
+            pieces: list[bytes] = []
+            while True:
+                piece = self.read(_LIMITED_READ, *rest, **kwargs)
+                if not piece:
+                    return b"".join(pieces)
+                pieces.append(piece)
         try:
-            data = super().read(*args, **kwargs)
+            data = super().read(amt, *rest, **kwargs)
         except _READ_ERRORS as exc:
             self._rm_translate(exc)
             raise
@@ -170,12 +198,14 @@ class ManagedHTTPResponse(HTTPResponse):
                 f"invalid chunk size in the body: {exc!r}", exc
             ) from exc
         self._rm_aborted()
+        self._rm_count(data)
         return data
 
     def read_chunked(self, *args: Any, **kwargs: Any) -> Any:
         try:
             for chunk in super().read_chunked(*args, **kwargs):
                 self._rm_aborted()
+                self._rm_count(chunk)
                 yield chunk
         except _READ_ERRORS as exc:
             self._rm_translate(exc)

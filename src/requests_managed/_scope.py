@@ -29,12 +29,20 @@ __all__ = ["RequestScope", "current", "enter", "leave"]
 class RequestScope:
     """One request's bounds, owned by the manager that serves it."""
 
-    __slots__ = ("deadline", "owner", "timeout")
+    __slots__ = ("deadline", "max_body", "owner", "timeout")
 
-    def __init__(self, owner: object, timeout: Timeout, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        owner: object,
+        timeout: Timeout,
+        deadline: Deadline,
+        max_body: int | None = None,
+    ) -> None:
         self.owner = owner
         self.timeout = timeout
         self.deadline = deadline
+        #: ``max_body_bytes`` for this request's response (None: no limit)
+        self.max_body = max_body
 
     def __repr__(self) -> str:
         return f"<RequestScope {self.timeout!r} {self.deadline!r}>"
@@ -56,6 +64,15 @@ def enter(scope: RequestScope) -> contextvars.Token[RequestScope | None]:
 def leave(token: contextvars.Token[RequestScope | None]) -> None:
     """Restore the scope that was in force before :func:`enter`."""
     _scope.reset(token)
+
+
+#: ``max_body_bytes=`` given to ``ManagedSession.request()``, on its way to
+#: the ``send()`` that opens the scope (requests' ``request()`` cannot pass
+#: extra arguments to ``send()``).
+NOT_GIVEN: object = object()
+body_limit: contextvars.ContextVar[object] = contextvars.ContextVar(
+    "requests_managed.body_limit", default=NOT_GIVEN
+)
 
 
 def owned_by(owner: object) -> RequestScope | None:

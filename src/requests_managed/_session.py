@@ -26,6 +26,7 @@ from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
 from ._stats import ConnectionListener, PoolStats
 from ._timeouts import Timeout, TimeoutTypes, socket_phase
+from ._validate import check_count
 from .exceptions import SessionClosed
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ManagedSession"]
 
-_ATTRS = ["_rm_timeout", "_rm_limits", "_rm_policy", "_rm_retries"]
+_ATTRS = ["_rm_timeout", "_rm_limits", "_rm_policy", "_rm_retries", "_rm_max_body"]
 
 
 class ManagedSession(requests.Session):
@@ -61,6 +62,9 @@ class ManagedSession(requests.Session):
         retries: A urllib3 ``Retry`` or an int >= 0 for the managed adapter; by
             default no retries beyond the one safe replay of an idempotent
             request whose reused connection turned out to be closed.
+        max_body_bytes: The most body bytes (decoded) a response may have;
+            past it, reading raises ``ResponseTooLarge``. ``None``: no limit.
+            A request's ``max_body_bytes=`` replaces it for that request.
 
     Raises:
         InvalidTimeout: ``timeout`` is not a valid timeout.
@@ -85,6 +89,7 @@ class ManagedSession(requests.Session):
         limits: PoolLimits | None = None,
         policy: KeepAlivePolicy | None = None,
         retries: RetriesType = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         if _plain_session_init(self):
             _session_defaults(self)
@@ -98,6 +103,8 @@ class ManagedSession(requests.Session):
         self._rm_limits = limits if limits is not None else _DEFAULT_LIMITS
         self._rm_policy = policy if policy is not None else _DEFAULT_POLICY
         self._rm_retries = _check_retries(retries)
+        check_count("max_body_bytes", max_body_bytes, minimum=0, allow_none=True)
+        self._rm_max_body = max_body_bytes
         self._rm_start(_leaks.call_site())
 
     def _rm_start(self, created_at: _leaks.CallSite | None) -> None:
@@ -187,6 +194,27 @@ class ManagedSession(requests.Session):
             self, url: str | bytes, **kwargs: Unpack[RequestOptions]
         ) -> Response: ...
 
+    else:
+
+        def request(
+            self,
+            method: str | bytes,
+            url: str | bytes,
+            *args: Any,
+            max_body_bytes: Any = _scope.NOT_GIVEN,
+            **kwargs: Any,
+        ) -> Response:
+            # requests' own request(); max_body_bytes= travels to send() in a
+            # context variable, since request() cannot pass it on.
+            if max_body_bytes is _scope.NOT_GIVEN:
+                return super().request(method, url, *args, **kwargs)
+            check_count("max_body_bytes", max_body_bytes, minimum=0, allow_none=True)
+            token = _scope.body_limit.set(max_body_bytes)
+            try:
+                return super().request(method, url, *args, **kwargs)
+            finally:
+                _scope.body_limit.reset(token)
+
     # -- the environment, read once per origin --------------------------------
 
     def refresh_environment(self) -> None:
@@ -265,7 +293,13 @@ class ManagedSession(requests.Session):
         token = None
         if scope is None:
             timeout = Timeout.coerce(kwargs.get("timeout"), self._rm_timeout)
-            scope = _scope.RequestScope(owner, timeout, Deadline(timeout.total))
+            limit = _scope.body_limit.get()
+            scope = _scope.RequestScope(
+                owner,
+                timeout,
+                Deadline(timeout.total),
+                self._rm_max_body if limit is _scope.NOT_GIVEN else limit,  # type: ignore[arg-type]
+            )
             token = _scope.enter(scope)
         timeout, deadline = scope.timeout, scope.deadline
         # Every adapter, ours or one mounted by the user (requests-mock...),

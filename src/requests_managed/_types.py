@@ -59,6 +59,7 @@ class _Options(TypedDict, total=False):
     stream: bool | None
     verify: bool | str | None
     cert: _Cert | None
+    max_body_bytes: int | None
 
 
 class _WithParams(_Options, total=False):

@@ -152,6 +152,7 @@ class ManagedHTTPConnection(HTTPConnection):
     #: The write timeout of the request being sent; _KEEP: leave the socket's
     #: timeout as urllib3 set it (a connection used outside a managed scope).
     _rm_write: Any = _KEEP
+    _rm_max_body: int | None = None
     _rm_response: weakref.ref[HTTPResponse] | None = None
 
     def connect(self) -> None:
@@ -201,6 +202,7 @@ class ManagedHTTPConnection(HTTPConnection):
             )
         response.__class__ = ManagedHTTPResponse
         response._rm_deadline = self._rm.deadline  # type: ignore[attr-defined]
+        response._rm_limit = self._rm_max_body  # type: ignore[attr-defined]
         self._rm_response = weakref.ref(response)
         return response
 
@@ -313,6 +315,7 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
         if scope is not None:
             left = scope.deadline.remaining()
             conn._rm_write = socket_phase(scope.timeout.write, left)
+            conn._rm_max_body = scope.max_body
         try:
             return super()._make_request(conn, method, url, *args, **kwargs)
         except _STALE_ERRORS:

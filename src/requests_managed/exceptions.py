@@ -6,6 +6,8 @@ so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
 
     requests.exceptions.RequestException (an OSError)
     ├── SessionClosed ........ a request on a closed session; never retry on it
+    ├── ResponseTooLarge ..... the body passed max_body_bytes (decoded bytes);
+    │                          retrying gets the same
     ├── InvalidTimeout ....... also a ValueError; a bad ``timeout=`` value
     └── requests.exceptions.Timeout
         ├── requests.exceptions.ReadTimeout
@@ -42,6 +44,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidTimeout",
     "PoolTimeout",
+    "ResponseTooLarge",
     "SessionClosed",
     "WriteTimeout",
 ]
@@ -60,6 +63,16 @@ class SessionClosed(RequestException):
     """A request was made on a ``ManagedSession`` after ``close()``.
 
     Nothing was sent. Create a new session instead of retrying.
+    """
+
+
+class ResponseTooLarge(RequestException):
+    """The response body passed ``max_body_bytes``.
+
+    Counted in *decoded* bytes, while streaming and in ``.content``, so a
+    compressed bomb (a megabyte expanding to gigabytes) stops at the limit
+    instead of filling memory. The connection is closed. Retrying returns
+    the same body: raise the limit or stream the body instead.
     """
 
 
