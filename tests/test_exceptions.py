@@ -9,6 +9,7 @@ from requests_managed import (
     BodyReadTimeout,
     ConnectionLeakWarning,
     DeadlineExceeded,
+    IncompleteResponseHead,
     InvalidTimeout,
     PoolTimeout,
     SessionClosed,
@@ -20,6 +21,10 @@ from requests_managed import (
     [
         (DeadlineExceeded, (requests.Timeout, requests.ConnectionError)),
         (BodyReadTimeout, (requests.ReadTimeout, requests.ConnectionError)),
+        (
+            IncompleteResponseHead,
+            (requests.ConnectionError, requests.exceptions.ChunkedEncodingError),
+        ),
         (PoolTimeout, (requests.Timeout,)),
         (SessionClosed, (requests.RequestException,)),
         (InvalidTimeout, (requests.RequestException, ValueError)),

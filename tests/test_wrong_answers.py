@@ -13,7 +13,12 @@ import pytest
 import requests
 import responses
 
-from requests_managed import BodyReadTimeout, DeadlineExceeded, ManagedSession, Timeout
+from requests_managed import (
+    BodyReadTimeout,
+    DeadlineExceeded,
+    ManagedSession,
+    Timeout,
+)
 
 from .server import Reply, Server
 

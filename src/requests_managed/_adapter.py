@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -192,17 +193,22 @@ class ManagedAdapter(HTTPAdapter):
         ):
             return host_params, pool_kwargs  # a context given by the user wins
         cert_reqs = pool_kwargs.get("cert_reqs", "CERT_REQUIRED")
-        ca_certs = pool_kwargs.pop("ca_certs", None)
-        ca_cert_dir = pool_kwargs.pop("ca_cert_dir", None)
+        ca_certs = pool_kwargs.get("ca_certs")
+        ca_cert_dir = pool_kwargs.get("ca_cert_dir")
         if cert_reqs != "CERT_NONE" and ca_certs is None and ca_cert_dir is None:
             ca_certs = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)  # type: ignore[no-untyped-call]
         key = (
             cert_reqs,
             ca_certs,
             ca_cert_dir,
-            pool_kwargs.pop("cert_file", None),
-            pool_kwargs.pop("key_file", None),
+            pool_kwargs.get("cert_file"),
+            pool_kwargs.get("key_file"),
         )
+        if not all(path is None or os.path.exists(path) for path in key[1:]):
+            # requests' cert_verify() reports a missing file, with its words
+            return host_params, pool_kwargs
+        for name in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
+            pool_kwargs.pop(name, None)
         pool_kwargs["ssl_context"] = self._rm_tls.get(key)
         return host_params, pool_kwargs
 

@@ -10,6 +10,7 @@ model: a table read top to bottom, not a growing chain of ``isinstance``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from http.client import HTTPException
 
 from requests import PreparedRequest
 from requests.exceptions import (
@@ -30,6 +31,7 @@ from ._manager import DeadlinePassed, ManagerClosed, PoolWaitTimeout
 from .exceptions import (
     BodyReadTimeout,
     DeadlineExceeded,
+    IncompleteResponseHead,
     PoolTimeout,
     SessionClosed,
     WriteTimeout,
@@ -67,19 +69,24 @@ def body_deadline_error(total: float | None, origin: str) -> DeadlineExceeded:
     )
 
 
+class IncompleteHead(HTTPException):
+    """Internal: the connection ended inside the response's header block
+    (raised by the strict head parser, becomes ``IncompleteResponseHead``)."""
+
+
 class WriteStalled(TimeoutError):
     """Internal: one piece of the request was not taken within the write
     timeout (raised by the connection shim, becomes ``WriteTimeout``)."""
 
 
-def _stalled_write(exc: BaseException) -> WriteStalled | None:
-    """The ``WriteStalled`` inside the wrappers urllib3 and requests add."""
+def _inner(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The ``kind`` error inside the wrappers urllib3 and requests add."""
     seen: list[BaseException] = [exc]
     for _ in range(8):
         if not seen:
             return None
         current = seen.pop()
-        if isinstance(current, WriteStalled):
+        if isinstance(current, kind):
             return current
         seen.extend(a for a in current.args if isinstance(a, BaseException))
         reason = getattr(current, "reason", None)
@@ -137,9 +144,12 @@ def translate_send(
         return None
     if deadline.passed():
         return deadline_error(deadline, request)
-    stalled = _stalled_write(exc)
+    stalled = _inner(exc, WriteStalled)
     if stalled is not None and not isinstance(exc, WriteTimeout):
         return WriteTimeout(str(stalled), request=request)
+    cut = _inner(exc, IncompleteHead)
+    if cut is not None and not isinstance(exc, IncompleteResponseHead):
+        return IncompleteResponseHead(str(cut), request=request)
     return None
 
 

@@ -32,6 +32,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from ._errors import (
     URLLIB3_BODY_ERRORS,
+    IncompleteHead,
     body_deadline_error,
     body_read_timeout,
     translate_body,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRAIN_SECONDS",
-    "IncompleteHead",
     "ManagedHTTPResponse",
     "ManagedResponse",
     "StrictHTTPResponse",
@@ -62,10 +62,6 @@ _LIMITED_READ = 65536
 # What http.client's own chunked reader raises for an absurd chunk-size line
 # (7fffffffffffffff, a TiB, a negative size): none is a requests exception.
 _CHUNK_SIZE_ERRORS = (OverflowError, MemoryError, ValueError)
-
-
-class IncompleteHead(HTTPException):
-    """The connection ended inside the response's header block."""
 
 
 class _HeadReader:

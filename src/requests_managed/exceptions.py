@@ -9,6 +9,9 @@ so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
     ├── ResponseTooLarge ..... the body passed max_body_bytes (decoded bytes);
     │                          retrying gets the same
     ├── InvalidTimeout ....... also a ValueError; a bad ``timeout=`` value
+    ├── requests.exceptions.ConnectionError
+    │   └── IncompleteResponseHead  also a ChunkedEncodingError; the server
+    │                          closed inside the response's header block
     └── requests.exceptions.Timeout
         ├── requests.exceptions.ReadTimeout
         │   └── BodyReadTimeout  also a requests.exceptions.ConnectionError;
@@ -33,6 +36,7 @@ A plain connect or read timeout is still requests' own ``ConnectTimeout`` or
 
 from __future__ import annotations
 
+from requests.exceptions import ChunkedEncodingError as _RequestsChunkedEncodingError
 from requests.exceptions import ConnectionError as _RequestsConnectionError
 from requests.exceptions import ReadTimeout as _RequestsReadTimeout
 from requests.exceptions import RequestException
@@ -42,6 +46,7 @@ __all__ = [
     "BodyReadTimeout",
     "ConnectionLeakWarning",
     "DeadlineExceeded",
+    "IncompleteResponseHead",
     "InvalidTimeout",
     "PoolTimeout",
     "ResponseTooLarge",
@@ -63,6 +68,18 @@ class SessionClosed(RequestException):
     """A request was made on a ``ManagedSession`` after ``close()``.
 
     Nothing was sent. Create a new session instead of retrying.
+    """
+
+
+class IncompleteResponseHead(_RequestsConnectionError, _RequestsChunkedEncodingError):
+    """The server closed the connection inside the response's header block.
+
+    ``http.client`` takes the end of the stream for the end of the headers,
+    so requests returns such a response as complete (a 200 with no body, or,
+    when the cut head announced a chunked body, a ``ChunkedEncodingError``
+    on reading it). It is never a success here; it is a ``ConnectionError``,
+    and a ``ChunkedEncodingError`` too, so code written for requests' case
+    keeps catching it. The server may have acted on the request.
     """
 
 
