@@ -11,7 +11,6 @@ import time
 
 import pytest
 import requests
-import responses
 
 from requests_managed import (
     BodyReadTimeout,
@@ -20,6 +19,7 @@ from requests_managed import (
     Timeout,
 )
 
+from .compat import require
 from .server import Reply, Server
 
 #: 1.5 s total; every case must end well within BOUND (a dribbling server
@@ -137,22 +137,23 @@ def test_an_absurd_chunk_size_is_a_chunked_encoding_error(
 # -- 5. Content-Length enforced on the fast path ---------------------------------------
 
 
-@responses.activate
 def test_content_enforces_content_length_like_requests() -> None:
     # responses serves bodies from memory: the short body ends without an
     # error from the socket, so only the length check can catch it
-    responses.add(
-        responses.GET,
-        "http://example.test/short",
-        body=b"x" * 10,
-        headers={"Content-Length": "50"},
-        auto_calculate_content_length=False,
-    )
-    with (
-        ManagedSession() as session,
-        pytest.raises(requests.exceptions.ChunkedEncodingError),
-    ):
-        session.get("http://example.test/short").content  # noqa: B018
+    responses = require("responses", "responses")
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET,
+            "http://example.test/short",
+            body=b"x" * 10,
+            headers={"Content-Length": "50"},
+            auto_calculate_content_length=False,
+        )
+        with (
+            ManagedSession() as session,
+            pytest.raises(requests.exceptions.ChunkedEncodingError),
+        ):
+            session.get("http://example.test/short").content  # noqa: B018
 
 
 def test_a_short_body_from_a_real_server_is_a_chunked_encoding_error(
