@@ -17,6 +17,8 @@ import requests
 
 from requests_managed import ManagedSession, Timeout, WriteTimeout
 
+from .server import Reply, Server
+
 BODY = b"u" * (32 << 20)  # 32 MiB: far more than the loopback socket buffers
 BOUND = 10.0
 
@@ -132,3 +134,50 @@ def test_write_defaults_to_the_read_timeout() -> None:
     )
     assert Timeout.coerce(Timeout(read=9), Timeout(write=1)).write == 9
     assert Timeout.coerce(Timeout(connect=2), Timeout(write=1)).write == 1
+
+
+def test_expect_100_continue_sends_the_body_after_the_interim_100(
+    server: Server,
+) -> None:
+    server.handler = lambda r: Reply(body=str(len(r.body)).encode())
+    with ManagedSession() as session:
+        r = session.put(
+            server.url, data=b"b" * 100_000, headers={"Expect": "100-continue"}
+        )
+        assert (r.status_code, r.text) == (200, "100000")
+        assert session.get(server.url).ok  # the connection goes on
+        assert server.connections_opened == 1
+
+
+def test_expect_100_continue_returns_an_early_final_response_without_the_body(
+    raw_server: Callable[[Callable[[socket.socket], None]], _RawServer],
+) -> None:
+    # Before: the header was sent and ignored; the body was pushed at a
+    # server that had already refused it, and its 413 was lost.
+    received: list[int] = []
+
+    def refuse(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        rest, _ = _read_head(conn)
+        conn.sendall(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n"
+            b"Connection: close\r\n\r\ntoo much"
+        )
+        got = len(rest)
+        conn.settimeout(0.5)
+        try:
+            while chunk := conn.recv(65536):
+                got += len(chunk)
+        except OSError:
+            pass
+        received.append(got)
+
+    server = raw_server(refuse)
+    with ManagedSession(timeout=Timeout(connect=1, read=5, total=20)) as session:
+        r = session.put(server.url, data=BODY, headers={"Expect": "100-continue"})
+        assert (r.status_code, r.text) == (413, "too much")
+    for _ in range(100):  # the server thread's count, bounded wait
+        if received:
+            break
+        threading.Event().wait(0.05)
+    assert received and received[0] < len(BODY) // 10  # the body was not sent

@@ -29,6 +29,7 @@ import contextvars
 import copy
 import logging
 import os
+import socket
 import ssl
 import time
 import weakref
@@ -139,6 +140,24 @@ _KEEP: Any = object()
 _PIECE = 64 * 1024
 
 
+#: How long a request with "Expect: 100-continue" waits for the 100 (or an
+#: early final response) before it sends the body anyway.
+EXPECT_WAIT = 1.0
+
+
+class _FinalBeforeBody(Exception):
+    """The server answered before the body was sent (Expect: 100-continue)."""
+
+
+def _expects_continue(headers: Any) -> bool:
+    if not headers:
+        return False
+    for name, value in headers.items():
+        if name.lower() == "expect":
+            return str(value).strip().lower() == "100-continue"
+    return False
+
+
 class ManagedHTTPConnection(HTTPConnection):
     """A urllib3 connection that reports to its manager."""
 
@@ -153,6 +172,10 @@ class ManagedHTTPConnection(HTTPConnection):
     #: timeout as urllib3 set it (a connection used outside a managed scope).
     _rm_write: Any = _KEEP
     _rm_max_body: int | None = None
+    #: Expect: 100-continue: the head is sent, the body waits for the 100
+    _rm_expect = False
+    _rm_head_sent = False
+    _rm_body_skipped = False
     _rm_response: weakref.ref[HTTPResponse] | None = None
 
     def connect(self) -> None:
@@ -200,13 +223,60 @@ class ManagedHTTPConnection(HTTPConnection):
                 will_close=bool(original is not None and original.will_close),
                 keep_alive=response.headers.get("keep-alive"),
             )
+        if self._rm_body_skipped:
+            # the request's body was never sent: the connection cannot go on
+            self._rm.will_close = True
         response.__class__ = ManagedHTTPResponse
         response._rm_deadline = self._rm.deadline  # type: ignore[attr-defined]
         response._rm_limit = self._rm_max_body  # type: ignore[attr-defined]
         self._rm_response = weakref.ref(response)
         return response
 
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # RFC 9110 section 10.1.1: with "Expect: 100-continue" the body waits
+        # (bounded) for the interim 100; a final response that comes first
+        # (401, 413, 417) is the answer, and the body is never sent.
+        self._rm_expect = body is not None and _expects_continue(headers)
+        self._rm_head_sent = self._rm_body_skipped = False
+        try:
+            super().request(method, url, body=body, headers=headers, **kwargs)
+        except _FinalBeforeBody:
+            self._rm_body_skipped = True
+        finally:
+            self._rm_expect = False
+
+    def _rm_await_continue(self) -> None:
+        """Before the first body byte: wait for the server's word."""
+        sock = self.sock
+        if sock is None:
+            return
+        wait = EXPECT_WAIT
+        deadline: Any = self._rm.deadline
+        left = None if deadline is None else deadline.remaining()
+        if left is not None and left < wait:
+            wait = left
+        if not wait_for_read(sock, timeout=wait):
+            return  # no word: send the body (a client need not wait longer)
+        if isinstance(sock, ssl.SSLSocket):
+            return  # no peeking through TLS; http.client skips a 100 itself
+        head = sock.recv(12, socket.MSG_PEEK)
+        if head and head[9:12] != b"100":
+            raise _FinalBeforeBody
+
     def send(self, data: Any) -> None:
+        if self._rm_expect:
+            if self._rm_head_sent:
+                self._rm_expect = False
+                self._rm_await_continue()
+            else:
+                self._rm_head_sent = True  # the first send is the head
         write = self._rm_write
         if write is _KEEP:
             super().send(data)
