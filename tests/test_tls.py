@@ -7,10 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
+from requests.adapters import HTTPAdapter
 
 from requests_managed import ManagedSession
 
 from .server import Reply, Server
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"),
+    reason="requests < 2.32.3 has no build_connection_pool_key_attributes hook: "
+    "contexts are built per connection there, as requests itself does",
+)
 
 
 @pytest.fixture
