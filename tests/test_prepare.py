@@ -274,7 +274,10 @@ def test_merge_environment_settings_gives_what_requests_gives(
                 raise
             # requests < 2.34 raises ('NoneType' object has no attribute
             # 'setdefault') for proxies=None with a proxy in the environment
-            pytest.skip("this requests fails here itself: nothing to compare with")
+            pytest.skip(
+                "requests < 2.34 itself raises AttributeError for proxies=None "
+                "with a proxy in the environment: nothing to compare with"
+            )
         for _ in range(2):  # the second time from the cache
             got_args = _copy(arguments)
             got = managed.merge_environment_settings(URL, **got_args)

@@ -79,14 +79,15 @@ class WriteStalled(TimeoutError):
     timeout (raised by the connection shim, becomes ``WriteTimeout``)."""
 
 
-def _inner(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The ``kind`` error inside the wrappers urllib3 and requests add."""
+def _inner(exc: BaseException) -> BaseException | None:
+    """The first internal marker (see ``WRAPPED_ERRORS``) inside the wrappers
+    urllib3 and requests add (``args``, ``MaxRetryError.reason``)."""
     seen: list[BaseException] = [exc]
     for _ in range(8):
         if not seen:
             return None
         current = seen.pop()
-        if isinstance(current, kind):
+        if isinstance(current, _MARKERS):
             return current
         seen.extend(a for a in current.args if isinstance(a, BaseException))
         reason = getattr(current, "reason", None)
@@ -129,6 +130,15 @@ SEND_ERRORS: tuple[tuple[type[Exception], _Translate], ...] = (
 )
 
 
+#: Internal markers raised deep in urllib3's call, which arrive wrapped in
+#: its ProtocolError and requests' ConnectionError: the first found wins.
+WRAPPED_ERRORS: tuple[tuple[type[Exception], type[RequestException]], ...] = (
+    (WriteStalled, WriteTimeout),
+    (IncompleteHead, IncompleteResponseHead),
+)
+_MARKERS = tuple(source for source, _ in WRAPPED_ERRORS)
+
+
 def translate_send(
     exc: Exception, deadline: Deadline, request: PreparedRequest
 ) -> RequestException | None:
@@ -144,12 +154,10 @@ def translate_send(
         return None
     if deadline.passed():
         return deadline_error(deadline, request)
-    stalled = _inner(exc, WriteStalled)
-    if stalled is not None and not isinstance(exc, WriteTimeout):
-        return WriteTimeout(str(stalled), request=request)
-    cut = _inner(exc, IncompleteHead)
-    if cut is not None and not isinstance(exc, IncompleteResponseHead):
-        return IncompleteResponseHead(str(cut), request=request)
+    marker = _inner(exc)
+    for source, target in WRAPPED_ERRORS:
+        if isinstance(marker, source) and not isinstance(exc, target):
+            return target(str(marker), request=request)
     return None
 
 

@@ -13,9 +13,12 @@ table can be read, drawn (``docs/internals.md``) and tested alone.
 
     (granted room)                        checkout
         NEW ──connect──▶ ACTIVE ◀───────────────────── IDLE
-         │                 │  │ ──────── checkin ───────▶ │
-         │                 │  └─ hand-over (to a waiter)  │
+         │                 │    ──────── checkin ───────▶ │
+         │                 │                              │
          └──close──▶ CLOSED ◀──close──┘◀──────close────────┘
+
+A connection handed to a waiter is checked in and checked out again under
+the same lock hold, so a hand-over needs no state of its own.
 
 * ``NEW``: room was granted (it counts against the limits) but no socket is
   connected yet; a failure to connect closes it without counting an open.

@@ -57,7 +57,9 @@ __all__ = [
 DRAIN_SECONDS = 0.02
 
 _READ_ERRORS = (ProtocolError, ReadTimeoutError, SSLError, OSError)
-_LIMITED_READ = 65536
+#: The piece size of reads the library makes on the caller's behalf (a
+#: limited whole-body read, the chunked fast path): bounded memory per read.
+_PIECE = 65536
 
 # What http.client's own chunked reader raises for an absurd chunk-size line
 # (7fffffffffffffff, a TiB, a negative size): none is a requests exception.
@@ -180,7 +182,7 @@ class ManagedHTTPResponse(HTTPResponse):
             # compressed bomb never expands in memory past the limit
             pieces: list[bytes] = []
             while True:
-                piece = self.read(_LIMITED_READ, *rest, **kwargs)
+                piece = self.read(_PIECE, *rest, **kwargs)
                 if not piece:
                     return b"".join(pieces)
                 pieces.append(piece)
@@ -292,9 +294,6 @@ class ManagedHTTPResponse(HTTPResponse):
         return bool(fp.isclosed())
 
 
-_CHUNK_READ = 65536
-
-
 class ManagedResponse(Response):
     """A ``requests.Response`` whose ``content`` reads the body in one call.
 
@@ -324,7 +323,7 @@ class ManagedResponse(Response):
                 if raw.chunked:
                     # urllib3's chunk parser, in bounded reads: http.client's
                     # would allocate whatever a chunk-size line claims
-                    data = b"".join(raw.read_chunked(_CHUNK_READ, decode_content=True))
+                    data = b"".join(raw.read_chunked(_PIECE, decode_content=True))
                 else:
                     data = raw.read(decode_content=True)
                     if raw.enforce_content_length and raw.length_remaining:
