@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import pickle
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -273,6 +275,46 @@ def test_unclosed_session_warns_where_it_was_created_and_closes(
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
     assert server.wait_for(lambda: server.open_connections() == 0)
     assert open_fds() == before
+
+
+def test_unclosed_session_that_never_held_a_socket_is_silent() -> None:
+    """As requests.Session is: nothing leaked, nothing to warn about (the
+    issue's one-liner, with warnings as errors)."""
+    code = (
+        "import gc, requests_managed\n"
+        "s = requests_managed.ManagedSession()\n"
+        "del s\n"
+        "gc.collect()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_unclosed_session_after_all_its_sockets_closed_is_silent(
+    server: Server,
+) -> None:
+    server.handler = lambda request: Reply(body=b"bye", close=True)
+    session = ManagedSession()
+    assert session.get(server.url).text == "bye"
+    assert session.pool_stats().total.open == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session._rm_finalizer()
+
+
+def test_unclosed_session_warning_counts_the_connections_it_held(
+    server: Server,
+) -> None:
+    session = ManagedSession()
+    session.get(server.url)
+    with pytest.warns(ResourceWarning, match="still held 1 open connection;"):
+        session._rm_finalizer()
 
 
 @pytest.mark.parametrize("retries", ["3", -1, 2.5, True, object()])

@@ -205,6 +205,11 @@ class ConnectionManager:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, idle or in use (a connect under way counts)."""
+        return self._open_total
+
     # -- the one mutator -----------------------------------------------------
 
     def _apply(

@@ -413,12 +413,19 @@ def _check_retries(retries: object) -> RetriesType:
 def _close_unclosed(
     adapters: MutableMapping[str, BaseAdapter], created_at: _leaks.CallSite | None
 ) -> None:
+    # Silent, as requests.Session is, when the session holds no socket: only
+    # a session dropped with connections open (idle or in use) leaked one.
+    managers = {getattr(a, "_rm_manager", None) for a in adapters.values()}
+    held = sum(m.open_connections for m in managers if m is not None)
     for adapter in list(adapters.values()):
         adapter.close()
+    if held == 0:
+        return
     where = "unpickled" if created_at is None else f"created at {created_at}"
+    plural = "connection" if held == 1 else "connections"
     message = ResourceWarning(
-        f"unclosed ManagedSession {where}; its connections were closed. "
-        "Use `with ManagedSession() as s:` or call s.close()."
+        f"unclosed ManagedSession {where} still held {held} open {plural}; "
+        "they were closed. Use `with ManagedSession() as s:` or call s.close()."
     )
     if created_at is None:
         warnings.warn(message, stacklevel=2)
