@@ -161,3 +161,32 @@ def test_a_request_timeout_keeps_the_session_total_on_the_wire() -> None:
         with pytest.raises(DeadlineExceeded):
             s.get(server.url, timeout=Timeout(connect=3, read=10))
         assert time.monotonic() - started < 6  # the 10 s dribble was cut at 1 s
+
+
+def test_unbounded_is_every_phase_none_and_reads_as_such() -> None:
+    from requests_managed import UNBOUNDED
+
+    assert Timeout.unbounded() is UNBOUNDED
+    assert (UNBOUNDED.connect, UNBOUNDED.read, UNBOUNDED.write, UNBOUNDED.total) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert repr(UNBOUNDED) == "Timeout(connect=None, read=None, total=None)"
+    # given in full: a session default cannot fill any phase back in
+    assert Timeout.coerce(UNBOUNDED, Timeout(connect=1, read=1, total=1)) is UNBOUNDED
+
+
+def test_unbounded_request_outwaits_the_session_read_timeout_and_total() -> None:
+    """A call that waits on purpose (docker's wait(), a long poll) asks for
+    it by name and is not cut by the session's bounds."""
+    from requests_managed import UNBOUNDED, ManagedSession
+
+    from .server import Reply, Server
+
+    # the reply comes 10x past the session's read timeout and 2x past its total
+    reply = Reply(body=b"done", delay=2.0)
+    tight = Timeout(connect=1, read=0.2, total=1)
+    with Server(lambda request: reply) as server, ManagedSession(timeout=tight) as s:
+        assert s.get(server.url, timeout=UNBOUNDED).text == "done"

@@ -12,7 +12,7 @@ from ._limits import PoolLimits
 from ._policy import CloseReason, Decision, KeepAlivePolicy
 from ._session import ManagedSession
 from ._stats import ConnectionEvent, ConnectionListener, EventKind, HostStats, PoolStats
-from ._timeouts import Timeout
+from ._timeouts import UNBOUNDED, Timeout
 from .exceptions import (
     BodyReadTimeout,
     ConnectionLeakWarning,
@@ -28,6 +28,7 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "UNBOUNDED",
     "BodyReadTimeout",
     "CloseReason",
     "ConnectionEvent",

@@ -11,7 +11,7 @@ import urllib3
 from ._validate import MAX_SECONDS
 from .exceptions import InvalidTimeout
 
-__all__ = ["MIN_SOCKET_TIMEOUT", "Timeout", "TimeoutTypes", "socket_phase"]
+__all__ = ["MIN_SOCKET_TIMEOUT", "UNBOUNDED", "Timeout", "TimeoutTypes", "socket_phase"]
 
 #: Everything a ``timeout=`` argument accepts: what requests accepts, plus ours.
 TimeoutTypes = Union["Timeout", float, int, tuple[Any, Any], urllib3.Timeout, None]
@@ -125,6 +125,17 @@ class Timeout:
             f"total={self.total!r})"
         )
 
+    @classmethod
+    def unbounded(cls) -> Timeout:
+        """No bound on any phase: :data:`UNBOUNDED`.
+
+        For the calls that wait on purpose (a container's ``wait()``, a long
+        poll, a server-sent event stream): ``timeout=Timeout.unbounded()``
+        reads as what it is, where ``timeout=None`` means the session's
+        default.
+        """
+        return UNBOUNDED
+
     def over(self, default: Timeout) -> Timeout:
         """This timeout, with the phases it leaves out taken from ``default``."""
         merged = {
@@ -224,3 +235,12 @@ def _min(a: float | None, b: float | None) -> float | None:
 
 
 _DEFAULT = Timeout()
+
+UNBOUNDED = Timeout(connect=None, read=None, write=None, total=None)
+"""No bound on any phase (connect, read, write, total), asked for by name.
+
+``session.get(url, timeout=UNBOUNDED)`` waits as long as it takes, for the
+calls that wait on purpose. Greppable, unlike ``None``, which on a
+``ManagedSession`` means the session's default. Same as
+``Timeout.unbounded()``.
+"""
