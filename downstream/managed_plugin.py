@@ -142,7 +142,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         setattr(socket, name, _guard(_saved_lookups[name]))
     # Before collection, so test modules see the managed class at import too.
     requests_managed.install()
-    assert requests.Session is InstalledSession
+    assert type(requests.Session()) is InstalledSession
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -180,8 +180,9 @@ def _managed_session_installed(request: pytest.FixtureRequest) -> Iterator[None]
     global _current_test
     _current_test = request.node.nodeid
     # Mechanical proof that the test ran against ManagedSession.
-    assert requests.Session is InstalledSession, requests.Session
-    assert requests.sessions.Session is InstalledSession, requests.sessions.Session
+    for name in (requests.Session, requests.sessions.Session):
+        made = type(name())
+        assert made is InstalledSession, made
     yield
 
 

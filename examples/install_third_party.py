@@ -45,8 +45,9 @@ with serve() as base, socket.create_server(("127.0.0.1", 0)) as silent:
         else:
             raise SystemExit("expected a timeout from the silent server")
 
-    restored = requests.Session is original
-    print(f"after the block, requests.Session is the original: {restored}")
+    with requests.Session() as after:
+        restored = type(after) is original
+    print(f"after the block, requests.Session() is plain again: {restored}")
 
     # The module-level helpers need no install(): one managed request each.
     response = requests_managed.get(f"{base}/items/2", timeout=5)

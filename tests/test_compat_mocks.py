@@ -87,3 +87,37 @@ def test_requests_mock_adapter_mounted_on_a_managed_session(server: Server) -> N
         assert session.pool_stats().total.requests == 1
     assert server.connections_opened == 1
     assert [r.path for r in server.requests] == ["/real"]
+
+
+class _DefinedBeforeInstall(requests.Session):
+    """A library's subclass, defined before install()."""
+
+
+def test_requests_mock_under_install_covers_every_session(server: Server) -> None:
+    """requests_mock.Mocker() patches requests' Session class: while install()
+    is active that covers an explicit ManagedSession, a session made before
+    install(), a subclass defined before it and one install() made."""
+    from requests_managed import installed, uninstall
+
+    before = requests.Session()
+    try:
+        with installed(timeout=Timeout(connect=2, read=2)):
+            sessions = [
+                ManagedSession(),
+                before,
+                _DefinedBeforeInstall(),
+                requests.Session(),
+            ]
+            assert isinstance(sessions[2], ManagedSession)
+            with requests_mock.Mocker() as mocker:
+                mocker.get(f"{server.url}/items", text="mocked")
+                texts = [s.get(f"{server.url}/items").text for s in sessions]
+                helper = requests.get(f"{server.url}/items").text
+            assert texts == ["mocked"] * 4
+            assert helper == "mocked"
+            assert mocker.call_count == 5
+    finally:
+        uninstall()
+        for session in [before, *locals().get("sessions", [])]:
+            session.close()
+    assert server.connections_opened == 0

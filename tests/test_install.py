@@ -7,7 +7,9 @@ import pickle
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -34,14 +36,23 @@ ORIGINAL = requests.Session
 SHORT = Timeout(connect=1, read=0.5)
 
 
+def patched() -> bool:
+    return requests_managed._install.is_installed()
+
+
 def assert_original() -> None:
     assert requests.Session is ORIGINAL
     assert requests.sessions.Session is ORIGINAL
+    assert not patched()
+    with requests.Session() as session:
+        assert type(session) is ORIGINAL
 
 
 def assert_installed() -> None:
-    assert requests.Session is InstalledSession
-    assert requests.sessions.Session is InstalledSession
+    # the names stay requests' own class; the class itself makes managed sessions
+    assert requests.Session is ORIGINAL
+    assert requests.sessions.Session is ORIGINAL
+    assert patched()
 
 
 @pytest.fixture(autouse=True)
@@ -77,8 +88,7 @@ def test_installed_requests_get_without_timeout_times_out(silent: Server) -> Non
         third_party_fetch(silent.url)
     assert time.monotonic() - started < 10
     uninstall()
-    assert requests.Session is ORIGINAL
-    assert requests.sessions.Session is ORIGINAL
+    assert_original()
 
 
 def test_original_class_is_back_and_plain_after_uninstall(server: Server) -> None:
@@ -284,36 +294,68 @@ def test_installed_inside_install_keeps_the_outer_one() -> None:
         assert session._rm_timeout == Timeout(connect=1, read=1)
 
 
-def test_uninstall_leaves_a_later_patch_alone() -> None:
-    class Other(ORIGINAL):
-        pass
-
+def test_after_uninstall_sessions_and_subclasses_take_their_arguments() -> None:
+    """CPython cannot give a class its inherited __new__ back once one was
+    set; ours stays, inert, so subclasses' __init__ arguments still work."""
     install()
-    requests.Session = Other  # type: ignore[misc]
-    try:
-        uninstall()
-        assert requests.Session is Other
-        assert requests.sessions.Session is ORIGINAL
-    finally:
-        requests.Session = ORIGINAL  # type: ignore[misc]
+    uninstall()
+    with ManagedSession(timeout=3) as managed:
+        assert managed._rm_timeout == Timeout(connect=3, read=3)
+    with DefinedBeforeInstall(token="x") as plain:
+        assert type(plain) is DefinedBeforeInstall
+        assert plain.headers["Authorization"] == "Bearer x"
 
 
 def test_a_class_kept_past_uninstall_makes_default_sessions() -> None:
     with installed(timeout=1):
-        kept = requests.Session
+        kept = type(requests.Session())
+    assert kept is InstalledSession
     with kept() as session:
         assert isinstance(session, ManagedSession)
         assert session._rm_timeout == Timeout()
+    with requests.Session() as plain:  # the name makes plain sessions again
+        assert not isinstance(plain, ManagedSession)
 
 
 # -- the documented limits and isinstance ---------------------------------------
 
 
-def test_a_class_imported_before_install_stays_plain() -> None:
+def test_a_class_imported_before_install_is_managed_too() -> None:
     from requests import Session  # what third-party modules do at import
 
     with installed(), Session() as session:
-        assert not isinstance(session, ManagedSession)
+        assert isinstance(session, ManagedSession)
+
+
+class DefinedBeforeInstall(requests.Session):
+    """A library's subclass, defined at import time (before any install())."""
+
+    def __init__(self, token: str = "t") -> None:
+        super().__init__()
+        self.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, url: str, *args: object, **kwargs: object) -> Any:  # type: ignore[override]
+        self.headers["X-Seen"] = "yes"
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_subclass_defined_before_install_is_managed_and_keeps_its_methods(
+    server: Server,
+) -> None:
+    with installed(timeout=Timeout(connect=2, read=3)):
+        session = DefinedBeforeInstall("abc")
+    with session:
+        assert isinstance(session, DefinedBeforeInstall)
+        assert isinstance(session, ManagedSession)
+        assert type(session).__qualname__ == "DefinedBeforeInstall"
+        assert session._rm_timeout == Timeout(connect=2, read=3)
+        response = session.get(server.url)
+        assert isinstance(response.connection, ManagedAdapter)
+        assert session.headers["X-Seen"] == "yes"
+        assert server.requests[-1].headers["authorization"] == "Bearer abc"
+        assert session.pool_stats().total.requests == 1
+    with DefinedBeforeInstall() as after:
+        assert type(after) is DefinedBeforeInstall  # plain again after uninstall
 
 
 def test_isinstance_is_true_for_every_session_while_installed() -> None:
@@ -416,7 +458,7 @@ def test_concurrent_installed_blocks_each_see_an_installation() -> None:
             for _ in range(rounds):
                 with installed(timeout=SHORT):
                     # other threads leave their blocks meanwhile; ours holds
-                    assert requests.Session is InstalledSession
+                    assert patched()
                     with requests.Session() as session:
                         assert isinstance(session, ManagedSession)
         except BaseException as exc:
@@ -449,9 +491,8 @@ def test_concurrent_install_and_uninstall_leave_a_consistent_state() -> None:
                     install(timeout=SHORT).undo()
                 else:
                     uninstall()
-                # whatever happened, both names agree
-                current = requests.sessions.Session
-                assert current in (ORIGINAL, InstalledSession)
+                # whatever happened, the names are requests' own class
+                assert requests.sessions.Session is requests.Session is ORIGINAL
         except BaseException as exc:
             failures.append(exc)
 
@@ -464,10 +505,8 @@ def test_concurrent_install_and_uninstall_leave_a_consistent_state() -> None:
     assert failures == []
     state = requests_managed._install
     with state._lock:
-        patched = requests.Session is InstalledSession
-        assert patched == bool(state._stack)
-        assert requests.sessions.Session is requests.Session
-        assert (state._active is not None) == patched
+        assert patched() == bool(state._stack)
+        assert (state._active is not None) == patched()
     uninstall()
     assert_original()
 
@@ -525,3 +564,120 @@ def test_bad_retries_are_rejected_before_anything_changes(retries: object) -> No
     with pytest.raises(TypeError, match="retries must be"):
         install(retries=retries)  # type: ignore[arg-type]
     assert requests.Session is ORIGINAL
+
+
+# -- patching requests.Session covers every session -----------------------------
+
+
+def test_mock_patch_of_requests_session_send_covers_every_session(
+    server: Server,
+) -> None:
+    """mock.patch("requests.Session.send") under install() reaches an explicit
+    ManagedSession, a session made before install(), a subclass defined before
+    it and a session install() made; none of them reaches the server."""
+    from unittest import mock
+
+    before = requests.Session()
+    with installed(timeout=SHORT):
+        sessions = {
+            "explicit ManagedSession": ManagedSession(),
+            "made before install()": before,
+            "subclass defined before": DefinedBeforeInstall(),
+            "made by install()": requests.Session(),
+        }
+        canned = requests.Response()
+        canned.status_code = 299
+        with mock.patch("requests.Session.send", return_value=canned) as send:
+            for name, session in sessions.items():
+                assert session.get(server.url).status_code == 299, name
+        assert send.call_count == len(sessions)
+    for session in sessions.values():
+        session.close()
+    assert server.requests_served == 0
+
+
+# -- include= / exclude=: by the package that makes the session -----------------
+
+
+def _fake_package(name: str) -> types.ModuleType:
+    """A module named ``name`` with library code written against requests."""
+    module = types.ModuleType(name)
+    source = (
+        "import requests\n"
+        "def make():\n"
+        "    return requests.Session()\n"
+        "def fetch(url):\n"
+        "    return requests.get(url)\n"
+        "class LibSession(requests.Session):\n"
+        "    pass\n"
+    )
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def _managed(response: requests.Response) -> bool:
+    return isinstance(response.connection, ManagedAdapter)
+
+
+def test_exclude_keeps_one_package_plain_and_manages_the_rest(server: Server) -> None:
+    lib = _fake_package("waitlib.client")
+    other = _fake_package("otherlib")
+    with installed(timeout=SHORT, exclude=["waitlib"]):
+        with lib.make() as session:
+            assert not isinstance(session, ManagedSession)
+        with lib.LibSession() as session:
+            assert type(session) is lib.LibSession
+        assert not _managed(lib.fetch(server.url))
+        with other.make() as session, requests.Session() as ours:
+            assert isinstance(session, ManagedSession)
+            assert isinstance(ours, ManagedSession)  # this test module's
+        assert _managed(other.fetch(server.url))
+
+
+def test_a_subclass_belongs_to_the_package_that_defines_it(server: Server) -> None:
+    """docker's APIClient is docker's wherever it is constructed."""
+    lib = _fake_package("waitlib")
+    with installed(exclude=["waitlib"]), lib.LibSession() as session:
+        assert not isinstance(session, ManagedSession)  # made here, still waitlib's
+
+
+def test_include_manages_only_the_named_packages(server: Server) -> None:
+    lib = _fake_package("chosen.sub")
+    other = _fake_package("otherlib")
+    with installed(timeout=SHORT, include=["chosen"]):
+        with lib.make() as session, lib.LibSession() as subclassed:
+            assert isinstance(session, ManagedSession)
+            assert isinstance(subclassed, ManagedSession)
+        assert _managed(lib.fetch(server.url))
+        with other.make() as session, requests.Session() as ours:
+            assert not isinstance(session, ManagedSession)
+            assert not isinstance(ours, ManagedSession)
+
+
+def test_exclude_wins_over_include_and_names_match_whole_parts() -> None:
+    with installed(include=["pkg"], exclude=["pkg.waits"]):
+        with _fake_package("pkg.waits.x").make() as waits:
+            assert not isinstance(waits, ManagedSession)
+        with _fake_package("pkg.fast").make() as fast:
+            assert isinstance(fast, ManagedSession)
+        with _fake_package("pkgextra").make() as extra:  # not a part of "pkg"
+            assert not isinstance(extra, ManagedSession)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"exclude": "docker"}, TypeError, r"write exclude=\['docker'\]"),
+        ({"include": 3}, TypeError, "include must be a list of package names"),
+        ({"exclude": [b"docker"]}, TypeError, "got b'docker'"),
+        ({"exclude": ["docker "]}, ValueError, "got 'docker '"),
+        ({"include": [""]}, ValueError, "importable module names"),
+        ({"exclude": ["a..b"]}, ValueError, "got 'a..b'"),
+    ],
+)
+def test_bad_include_or_exclude_is_refused_before_anything_changes(
+    kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        install(**kwargs)  # type: ignore[arg-type]
+    assert_original()
