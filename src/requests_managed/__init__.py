@@ -27,8 +27,7 @@ from .exceptions import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "UNBOUNDED",
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_init.py checks)
     "BodyReadTimeout",
     "CloseReason",
     "ConnectionEvent",
@@ -49,6 +48,7 @@ __all__ = [
     "ResponseTooLarge",
     "SessionClosed",
     "Timeout",
+    "UNBOUNDED",
     "WriteTimeout",
     "__version__",
     "delete",

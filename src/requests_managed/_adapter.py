@@ -8,13 +8,14 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests import cookies as _cookies
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import (
     DEFAULT_CA_BUNDLE_PATH,
     extract_zipped_paths,
     get_encoding_from_headers,
 )
+from urllib3 import PoolManager
 from urllib3.connectionpool import ConnectionPool
 from urllib3.util.retry import Retry
 
@@ -29,9 +30,14 @@ from ._response import ManagedResponse
 from ._stats import PoolStats
 from ._timeouts import Timeout, socket_phase
 from ._tls import TLSContexts
-from ._urllib3 import ManagedHTTPConnectionPool, ManagedPoolManager
+from ._urllib3 import (
+    AdoptingProxies,
+    ManagedHTTPConnectionPool,
+    ManagedPoolManager,
+    manage_pool_manager,
+)
 
-__all__ = ["ManagedAdapter"]
+__all__ = ["ManagedAdapter", "adopt", "adopted_by", "own_pools"]
 
 RetriesType = Retry | int | None
 
@@ -91,6 +97,9 @@ class ManagedAdapter(HTTPAdapter):
         )
         self._rm_pools: dict[Any, ManagedHTTPConnectionPool] = {}
         self._rm_tls = TLSContexts()
+        # the ProxyManagers requests makes for HTTP_PROXY / proxies= are
+        # managed as they are made
+        self.proxy_manager = AdoptingProxies(self._rm_manager)
         self._pool_connections = connections
         self._pool_maxsize = maxsize
         self._pool_block = block
@@ -154,7 +163,8 @@ class ManagedAdapter(HTTPAdapter):
         # settings (the pool key carries verify and cert: CVE-2024-35195).
         # Looking it up costs a URL parse, an SSL-settings dict and urllib3's
         # key normalisation per request, so remember the answer per
-        # (origin, verify, cert). Proxied requests take requests' own path.
+        # (origin, verify, cert). Proxied requests take requests' own path
+        # (through proxy managers that are managed too: see AdoptingProxies).
         if proxies:
             return super().get_connection_with_tls_context(
                 request, verify, proxies, cert
@@ -264,3 +274,82 @@ class ManagedAdapter(HTTPAdapter):
     def pool_stats(self) -> PoolStats:
         """A snapshot of this adapter's connections (see ``ManagedSession``)."""
         return self._rm_manager.stats()
+
+
+# -- adapters the user mounts ----------------------------------------------------
+
+
+def _name(adapter: object) -> str:
+    cls = type(adapter)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def adopt(adapter: BaseAdapter, manager: ConnectionManager) -> str | None:
+    """Manage the connections of ``adapter`` (mounted on a session) with
+    ``manager``; or say, in a sentence, why they cannot be.
+
+    An ``HTTPAdapter`` (or subclass) keeps everything of its own: its
+    ``send()``, retries, ``init_poolmanager`` settings (an ``ssl_context``, a
+    source address), ``proxy_manager_for``. Its pool manager and each of its
+    proxy managers become managed in place (see ``manage_pool_manager``), so
+    the session's deadline, limits, policy, stats and events hold for it.
+    """
+    if isinstance(adapter, ManagedAdapter):
+        if adapter._rm_manager is manager:
+            return None
+        return (
+            f"a {_name(adapter)} with pools of its own: its connections are "
+            "managed and counted in its own pool_stats()"
+        )
+    if not isinstance(adapter, HTTPAdapter):
+        return (
+            f"{_name(adapter)} is not a requests HTTPAdapter (it makes no urllib3 "
+            "pools): requests through it get the session's timeout only"
+        )
+    pm = getattr(adapter, "poolmanager", None)
+    if not isinstance(pm, PoolManager):
+        return (
+            f"the poolmanager of {_name(adapter)} is {type(pm).__name__}, not a "
+            "urllib3 PoolManager: requests through it get the session's timeout only"
+        )
+    if not manage_pool_manager(pm, manager):
+        return (
+            f"{_name(adapter)} shares its pool manager with another managed "
+            "session: its connections are counted in that session's pool_stats()"
+        )
+    proxies = adapter.proxy_manager
+    if not (isinstance(proxies, AdoptingProxies) and proxies.manager is manager):
+        managed = AdoptingProxies(manager)
+        for proxy, proxy_pm in dict(proxies).items():
+            managed[proxy] = proxy_pm
+        adapter.proxy_manager = managed
+    adapter._rm_manager = manager  # type: ignore[attr-defined]
+    return None
+
+
+def adopted_by(adapter: BaseAdapter, manager: ConnectionManager) -> bool:
+    """Whether ``adapter`` is (still) managed by ``manager``: its pool manager
+    may have been replaced since (``init_poolmanager`` called again)."""
+    if getattr(adapter, "_rm_manager", None) is not manager:
+        return False
+    pm = getattr(adapter, "poolmanager", None)
+    proxies = getattr(adapter, "proxy_manager", None)
+    return (
+        getattr(pm, "_rm_manager", None) is manager
+        and type(proxies) is AdoptingProxies
+        and proxies.manager is manager
+    )
+
+
+def own_pools(adapter: BaseAdapter, raw: Any) -> str | None:
+    """After a response from an adopted adapter: why not, if its connection
+    did not come from a managed pool (the adapter makes pools of its own, as
+    docker's unix-socket adapter does)."""
+    pool = getattr(raw, "_pool", None)
+    if pool is None or isinstance(pool, ManagedHTTPConnectionPool):
+        return None
+    return (
+        f"{_name(adapter)} makes pools of its own ({type(pool).__name__}), not "
+        "through its poolmanager: requests through it get the session's "
+        "timeout only"
+    )

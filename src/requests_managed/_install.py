@@ -93,11 +93,12 @@ def _check_packages(name: str, value: object) -> tuple[str, ...] | None:
             f"write {name}=[{value!r}]"
         )
     try:
-        packages = tuple(value)  # type: ignore[call-overload]
+        packages: tuple[object, ...] = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
             f"{name} must be a list of package names (e.g. ['docker']), got {value!r}"
         ) from None
+    names: list[str] = []
     for package in packages:
         if not isinstance(package, str):
             raise TypeError(
@@ -109,7 +110,8 @@ def _check_packages(name: str, value: object) -> tuple[str, ...] | None:
                 f"{name} must contain importable module names such as 'docker' "
                 f"or 'mylib.client', got {package!r}"
             )
-    return packages
+        names.append(package)
+    return tuple(names)
 
 
 class Installation:
@@ -186,7 +188,7 @@ class InstalledSession(ManagedSession):
 
 def _unpickled(cls: type[requests.Session]) -> requests.Session:
     """A pickled session comes back through its class's ``__new__``."""
-    return cls.__new__(cls)  # type: ignore[no-any-return]
+    return cls.__new__(cls)
 
 
 # Managed variants of requests.Session subclasses, made once per class.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -18,7 +21,7 @@ from requests.utils import default_headers
 from urllib3.util.retry import Retry
 
 from . import _leaks, _prepare, _scope
-from ._adapter import ManagedAdapter, RetriesType
+from ._adapter import ManagedAdapter, RetriesType, adopt, adopted_by, own_pools
 from ._deadline import Deadline
 from ._environment import EnvironmentCache
 from ._errors import translate_send
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["ManagedSession"]
+
+logger = logging.getLogger("requests_managed")
 
 _ATTRS = ["_rm_timeout", "_rm_limits", "_rm_policy", "_rm_retries", "_rm_max_body"]
 
@@ -115,6 +120,7 @@ class ManagedSession(requests.Session):
             timeout=self._rm_timeout,
             retries=self._rm_retries,
         )
+        self._rm_unmanaged: dict[str, str] = {}
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self._rm_adapter = adapter
@@ -135,6 +141,51 @@ class ManagedSession(requests.Session):
         for prefix, adapter in list(adapters.items()):
             if not isinstance(adapter, ManagedAdapter):
                 self.mount(prefix, adapter)
+
+    def mount(self, prefix: str | bytes, adapter: BaseAdapter) -> None:
+        """``requests.Session.mount``; the adapter's connections are managed.
+
+        An ``HTTPAdapter`` (or subclass: ``CacheControlAdapter``, an adapter
+        with its own ``Retry`` or ``ssl_context``) keeps its ``send()``,
+        retries and TLS settings, and gets managed pools, proxies included:
+        the session's deadline, limits, policy, stats and events hold for
+        ``prefix``. An adapter that makes no urllib3 pools gets the session's
+        timeout, and ``pool_stats().unmanaged`` names ``prefix`` and why.
+        """
+        super().mount(prefix, adapter)
+        own = self.__dict__.get("_rm_adapter")
+        if own is not None and adapter is not own:
+            self._rm_manage(prefix, adapter)
+        else:
+            self.__dict__.get("_rm_unmanaged", {}).pop(prefix, None)
+
+    def _rm_manage(self, prefix: str | bytes, adapter: BaseAdapter) -> None:
+        if isinstance(prefix, bytes):
+            prefix = prefix.decode("latin-1")
+        reason = adopt(adapter, self._rm_adapter._rm_manager)
+        self._rm_unmanaged.pop(prefix, None)
+        if reason is not None:
+            self._rm_unmanaged[prefix] = reason
+            _log_unmanaged(prefix, reason)
+
+    def _rm_owner(self, adapter: Any) -> Any:
+        """The manager that manages ``adapter``'s connections, or the adapter."""
+        own = self._rm_adapter
+        if adapter is own:
+            return own._rm_manager
+        if adapter is None:
+            return None
+        if isinstance(adapter, ManagedAdapter):
+            return adapter._rm_manager
+        manager = own._rm_manager
+        if not adopted_by(adapter, manager):
+            # set by self.adapters[...] = ..., or its poolmanager replaced since
+            for prefix, mounted in list(self.adapters.items()):
+                if mounted is adapter:
+                    self._rm_manage(prefix, adapter)
+            if not adopted_by(adapter, manager):
+                return adapter
+        return manager
 
     def __repr__(self) -> str:
         state = "closed" if self._rm_closed else "open"
@@ -286,7 +337,7 @@ class ManagedSession(requests.Session):
             adapter: Any = self.get_adapter(cast(str, request.url))
         except requests.exceptions.InvalidSchema:
             adapter = None
-        owner = getattr(adapter, "_rm_manager", adapter)
+        owner = self._rm_owner(adapter)
         scope = None
         if kwargs.get("allow_redirects", True) is False:
             scope = _scope.owned_by(owner)
@@ -320,6 +371,13 @@ class ManagedSession(requests.Session):
         finally:
             if token is not None:
                 _scope.leave(token)
+        if adapter is not self._rm_adapter and owner is not adapter:
+            reason = own_pools(adapter, response.raw)
+            if reason is not None:  # adopted, but its pools are its own
+                for prefix, mounted in list(self.adapters.items()):
+                    if mounted is adapter and prefix not in self._rm_unmanaged:
+                        self._rm_unmanaged[prefix] = reason
+                        _log_unmanaged(prefix, reason)
         if kwargs.get("stream"):
             _leaks.track(response.raw, self.leak_tracebacks)
         return response
@@ -336,8 +394,18 @@ class ManagedSession(requests.Session):
         super().close()
 
     def pool_stats(self) -> PoolStats:
-        """An immutable snapshot of this session's connections, per host and total."""
-        return self._rm_adapter.pool_stats()
+        """An immutable snapshot of this session's connections, per host and total.
+
+        Connections of adapters mounted on the session (an ``HTTPAdapter``
+        with retries of its own, ``CacheControl``'s) and through proxies are
+        counted too; ``unmanaged`` names the mounted prefixes whose adapter
+        cannot be managed, and why.
+        """
+        stats = self._rm_adapter.pool_stats()
+        if self._rm_unmanaged:
+            unmanaged = MappingProxyType(dict(self._rm_unmanaged))
+            stats = dataclasses.replace(stats, unmanaged=unmanaged)
+        return stats
 
     def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
         """Call ``listener(event)`` for every connection opened, reused or closed.
@@ -395,6 +463,17 @@ def _session_defaults(session: requests.Session) -> None:
     session.trust_env = True
     session.cookies = cookiejar_from_dict({})  # type: ignore[no-untyped-call]
     session.adapters = OrderedDict()
+
+
+# (prefix, reason) pairs logged so far: each is logged once per process.
+_LOGGED: set[tuple[str, str]] = set()
+
+
+def _log_unmanaged(prefix: str, reason: str) -> None:
+    if (prefix, reason) in _LOGGED or len(_LOGGED) > 1000:
+        return
+    _LOGGED.add((prefix, reason))
+    logger.debug("adapter mounted at %r is not managed: %s", prefix, reason)
 
 
 def _check_retries(retries: object) -> RetriesType:

@@ -111,10 +111,17 @@ class PoolStats:
     Attributes:
         hosts: per ``(scheme, host, port)``.
         total: the sum over all hosts.
+        unmanaged: mounted prefixes whose adapter the session cannot manage
+            (it builds no urllib3 pools, or builds its own), each with the
+            reason. Requests through them get the session's timeout and no
+            more; they are not counted here.
     """
 
     hosts: Mapping[HostKey, HostStats]
     total: HostStats
+    unmanaged: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def for_url(self, url: str) -> HostStats:
         """The stats of the origin of ``url``.

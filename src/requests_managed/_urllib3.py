@@ -52,11 +52,15 @@ from ._response import ManagedHTTPResponse, StrictHTTPResponse
 from ._timeouts import socket_phase
 
 __all__ = [
+    "AdoptingProxies",
     "ManagedHTTPConnection",
     "ManagedHTTPConnectionPool",
     "ManagedHTTPSConnection",
     "ManagedHTTPSConnectionPool",
     "ManagedPoolManager",
+    "manage_pool_manager",
+    "managed_connection_class",
+    "managed_pool_class",
 ]
 
 logger = logging.getLogger("requests_managed")
@@ -216,6 +220,13 @@ class ManagedHTTPConnection(HTTPConnection):
             response: HTTPResponse = super().getresponse()
         finally:
             self._rm_in_getresponse = False
+        if not isinstance(response, HTTPResponse):
+            # A recorder's stand-in (vcrpy replays through an http.client
+            # response of its own): pass it on as it is.
+            if self._rm_manager is not None:
+                self._rm_manager.responded(self, will_close=False, keep_alive=None)
+            self._rm_response = weakref.ref(response)
+            return response
         original = response._original_response
         if self._rm_manager is not None:
             self._rm_manager.responded(
@@ -316,7 +327,11 @@ class ManagedHTTPConnection(HTTPConnection):
 
     def rm_dropped(self) -> bool:
         sock = self.sock
-        return sock is None or wait_for_read(sock, timeout=0.0)
+        if sock is None:
+            return True
+        if not isinstance(sock, socket.socket):
+            return False  # a recorder's stand-in (vcrpy): nothing to probe
+        return wait_for_read(sock, timeout=0.0)
 
     def rm_forget(self) -> None:
         # After fork: close the child's descriptor only. detach() first, so
@@ -337,10 +352,19 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
     """A urllib3 pool whose check-out and release go through the manager."""
 
     ConnectionCls = ManagedHTTPConnection
+    #: The urllib3 pool class this one manages: its ``ConnectionCls``, read
+    #: afresh for every new connection, is the class our connections extend,
+    #: so a patch of it (vcrpy's, while a cassette is in use) takes effect.
+    _rm_base: type[HTTPConnectionPool] = HTTPConnectionPool
     _rm_manager: ConnectionManager
     _rm_slot: PoolSlot
 
+    def _rm_connection_class(self) -> type[ManagedHTTPConnection]:
+        base = self._rm_base.ConnectionCls
+        return _CONNECTIONS.get(base) or managed_connection_class(base)
+
     def _new_conn(self) -> Any:
+        self.ConnectionCls = self._rm_connection_class()
         conn: Any = super()._new_conn()
         conn._rm_manager = self._rm_manager
         return conn
@@ -351,12 +375,20 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
         attempt = _attempt.get()
         if scope is not None and timeout is None:
             timeout = scope.timeout.connect
-        return manager.checkout(
-            self._rm_slot,
-            wait=timeout,
-            deadline=None if scope is None else scope.deadline,
-            force_new=attempt is not None and attempt.force_new,
-        )
+        force_new = attempt is not None and attempt.force_new
+        while True:
+            conn: Any = manager.checkout(
+                self._rm_slot,
+                wait=timeout,
+                deadline=None if scope is None else scope.deadline,
+                force_new=force_new,
+            )
+            if type(conn) is self._rm_connection_class():
+                return conn
+            # Made under another connection class (before or inside a vcrpy
+            # cassette): this request must not go through it.
+            conn.close()
+            force_new = True
 
     def _put_conn(self, conn: Any) -> None:
         # ``None`` means urllib3 closed the connection after an error; its
@@ -435,24 +467,58 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
 
 class ManagedHTTPSConnectionPool(ManagedHTTPConnectionPool, HTTPSConnectionPool):
     ConnectionCls = ManagedHTTPSConnection
+    _rm_base = HTTPSConnectionPool
 
 
-class ManagedPoolManager(PoolManager):
-    """A ``PoolManager`` creating managed pools that share one manager."""
+# Managed variants of urllib3 connection and pool classes (a SOCKS pool, a
+# library's own pool class, vcrpy's recording connections): made once each.
+_CONNECTIONS: dict[type, type[ManagedHTTPConnection]] = {
+    HTTPConnection: ManagedHTTPConnection,
+    HTTPSConnection: ManagedHTTPSConnection,
+}
+_POOLS: dict[type, type[ManagedHTTPConnectionPool]] = {
+    HTTPConnectionPool: ManagedHTTPConnectionPool,
+    HTTPSConnectionPool: ManagedHTTPSConnectionPool,
+}
 
-    def __init__(self, manager: ConnectionManager, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._rm_manager = manager
-        # urllib3 2.x drops a pool it evicts (or clears) without closing it:
-        # the manager retires it instead (idle connections close now, in-use
-        # ones on release, waiters are still served).
-        self.pools = RecentlyUsedContainer(
-            self.pools._maxsize, dispose_func=_retire_pool
+
+def managed_connection_class(cls: type) -> type[ManagedHTTPConnection]:
+    """``cls`` (a urllib3 connection class) reporting to its manager."""
+    if issubclass(cls, ManagedHTTPConnection):
+        return cls
+    variant = _CONNECTIONS.get(cls)
+    if variant is None:
+        made = type(f"Managed{cls.__name__}", (ManagedHTTPConnection, cls), {})
+        variant = _CONNECTIONS.setdefault(cls, made)
+    return variant
+
+
+def managed_pool_class(
+    cls: type[HTTPConnectionPool],
+) -> type[ManagedHTTPConnectionPool]:
+    """``cls`` (a urllib3 pool class) checking out through the manager."""
+    if issubclass(cls, ManagedHTTPConnectionPool):
+        return cls
+    variant = _POOLS.get(cls)
+    if variant is None:
+        made = type(
+            f"Managed{cls.__name__}",
+            (ManagedHTTPConnectionPool, cls),
+            {
+                "_rm_base": cls,
+                "ConnectionCls": managed_connection_class(cls.ConnectionCls),
+            },
         )
-        self.pool_classes_by_scheme = {
-            "http": ManagedHTTPConnectionPool,
-            "https": ManagedHTTPSConnectionPool,
-        }
+        variant = _POOLS.setdefault(cls, made)
+    return variant
+
+
+class _ManagedPools:
+    """Mixed into a urllib3 ``PoolManager`` class (``ProxyManager``,
+    ``SOCKSProxyManager``, a library's subclass): its new pools are adopted
+    by the manager. Instances get there through :func:`manage_pool_manager`."""
+
+    _rm_manager: ConnectionManager
 
     def _new_pool(
         self,
@@ -461,15 +527,89 @@ class ManagedPoolManager(PoolManager):
         port: int,
         request_context: dict[str, Any] | None = None,
     ) -> HTTPConnectionPool:
-        pool = super()._new_pool(scheme, host, port, request_context)
+        pool = super()._new_pool(scheme, host, port, request_context)  # type: ignore[misc]
         if isinstance(pool, ManagedHTTPConnectionPool):
             pool._rm_manager = self._rm_manager
             pool._rm_slot = self._rm_manager.adopt(
                 (scheme, host.lower(), port), pool._new_conn
             )
-        return pool
+        return pool  # type: ignore[no-any-return]
+
+
+_MANAGERS: dict[type, type] = {}
+
+
+def manage_pool_manager(pm: PoolManager, manager: ConnectionManager) -> bool:
+    """Make ``pm`` create managed pools that report to ``manager``, in place.
+
+    The object stays the same (the adapter that holds it, and anything else,
+    keep their reference), with its settings (``connection_pool_kw``: an
+    ``ssl_context``, a ``source_address``, proxy settings) as they are; its
+    class becomes a managed variant of its class, its pool classes managed
+    variants of theirs. Pools it had already made are closed.
+
+    Returns False, changing nothing, when ``pm`` already reports to another
+    manager (one pool manager shared by several sessions).
+    """
+    owner = getattr(pm, "_rm_manager", None)
+    if owner is manager:
+        return True
+    if owner is not None:
+        return False
+    cls = type(pm)
+    variant = _MANAGERS.get(cls)
+    if variant is None:
+        made = type(cls.__name__, (_ManagedPools, cls), {"__module__": cls.__module__})
+        variant = _MANAGERS.setdefault(cls, made)
+    old = pm.pools
+    pm.__class__ = variant
+    pm._rm_manager = manager  # type: ignore[attr-defined]
+    # urllib3 2.x drops a pool it evicts (or clears) without closing it: the
+    # manager retires it instead (idle connections close now, in-use ones on
+    # release, waiters are still served).
+    pm.pools = RecentlyUsedContainer(old._maxsize, dispose_func=_retire_pool)
+    pm.pool_classes_by_scheme = {
+        scheme: managed_pool_class(pool_cls)
+        for scheme, pool_cls in pm.pool_classes_by_scheme.items()
+    }
+    for key in old.keys():  # noqa: SIM118 (the container refuses iteration)
+        pool = old.get(key)
+        if pool is not None:
+            pool.close()
+    return True
+
+
+class ManagedPoolManager(_ManagedPools, PoolManager):
+    """A ``PoolManager`` creating managed pools that share one manager."""
+
+    def __init__(self, manager: ConnectionManager, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rm_manager = manager
+        self.pools = RecentlyUsedContainer(
+            self.pools._maxsize, dispose_func=_retire_pool
+        )
+        self.pool_classes_by_scheme = {
+            "http": ManagedHTTPConnectionPool,
+            "https": ManagedHTTPSConnectionPool,
+        }
+
+
+class AdoptingProxies(dict[str, PoolManager]):
+    """An adapter's ``proxy_manager`` mapping: each proxy manager requests
+    puts in (``HTTPAdapter.proxy_manager_for``) is made managed first."""
+
+    def __init__(self, manager: ConnectionManager) -> None:
+        super().__init__()
+        self.manager = manager
+
+    def __setitem__(self, proxy: str, pm: PoolManager) -> None:
+        if isinstance(pm, PoolManager):
+            manage_pool_manager(pm, self.manager)
+        super().__setitem__(proxy, pm)
 
 
 def _retire_pool(pool: HTTPConnectionPool) -> None:
     if isinstance(pool, ManagedHTTPConnectionPool):
         pool._rm_manager.retire(pool._rm_slot)
+    else:
+        pool.close()
