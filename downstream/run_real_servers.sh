@@ -160,7 +160,7 @@ wait_port tinyproxy "${pids[2]}" "$proxy_port"
 echo "== servers: $(nginx -v 2>&1 | sed 's/.*: //') on $nginx_port (TLS $nginx_tls_port)," \
     "$(apache2 -v | sed -n 's/Server version: //p') on $apache_port," \
     "$(tinyproxy -v 2>&1) on $proxy_port"
-echo "== checkout under test: $checkout ($(git -C "$checkout" rev-parse --short HEAD 2>/dev/null || echo '?'))" \
+echo "== checkout under test: $checkout ($(git -C "$checkout" describe --always --dirty 2>/dev/null || echo '?'))" \
     "with $("$python" -c 'import requests, urllib3; print("requests", requests.__version__, "urllib3", urllib3.__version__)')"
 
 cd "$repo"

@@ -217,7 +217,7 @@ def nginx_saw_close(connection_ids: set[str], within: float = 1.0) -> set[str]:
         time.sleep(0.02)
 
 
-def evidence(name: str, stats: HostStats, recorder: Recorder | None = None) -> None:
+def evidence(name: str, stats: HostStats) -> None:
     """One line per test in the -s output: what the library counted."""
     print(f"\n    [{name}] {describe(stats)}", end=" ")
 
@@ -273,6 +273,8 @@ def test_sequential_gets_open_the_connections_keep_alive_rules_imply(
     # request; the last one (n % per requests) is idle in the pool
     assert closed(stats) == {LAST_REQUEST_CLOSE[srv.name]: n // per}, info
     assert (stats.open, stats.idle) == (1, 1), info
+    # the events say the same
+    assert recorder.closes() == Counter(closed(stats)), info
     # and the server saw the same connections
     seen = srv.connections_seen(token, n)
     assert sum(seen.values()) == n, seen
