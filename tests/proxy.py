@@ -11,7 +11,7 @@ request head and
   connection go to the same origin (what a keep-alive client of one origin
   does).
 
-It forwards to loopback addresses only, and counts client connections and
+It forwards to loopback addresses (and ``localhost``) only, and counts client connections and
 the targets it was asked for. ``stop()`` closes every socket it holds.
 """
 
@@ -133,9 +133,10 @@ class ForwardProxy:
                         sock.close()
 
     def _open(self, host: str, port: int) -> socket.socket:
-        if not ipaddress.ip_address(host.strip("[]")).is_loopback:
+        host = "127.0.0.1" if host == "localhost" else host.strip("[]")
+        if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the test proxy forwards to loopback only, not {host}")
-        upstream = socket.create_connection((host.strip("[]"), port), timeout=10)
+        upstream = socket.create_connection((host, port), timeout=10)
         self._track(upstream)
         return upstream
 
