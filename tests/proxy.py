@@ -11,8 +11,8 @@ request head and
   connection go to the same origin (what a keep-alive client of one origin
   does).
 
-It forwards to loopback addresses (and ``localhost``) only, and counts client connections and
-the targets it was asked for. ``stop()`` closes every socket it holds.
+It forwards to loopback addresses (and ``localhost``) only, and counts client
+connections and the targets it was asked for. ``stop()`` closes every socket it holds.
 """
 
 from __future__ import annotations

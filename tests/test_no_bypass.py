@@ -102,10 +102,12 @@ def test_https_through_a_connect_tunnel_is_managed(
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-    with Server(lambda r: Reply(body=b"secure"), ssl_context=context) as tls:
-        with ManagedSession(timeout=Timeout(connect=2, read=5, total=10)) as session:
-            texts = [session.get(tls.url, verify=ca_bundle).text for _ in range(2)]
-            stats = session.pool_stats().for_url(tls.url)
+    with (
+        Server(lambda r: Reply(body=b"secure"), ssl_context=context) as tls,
+        ManagedSession(timeout=Timeout(connect=2, read=5, total=10)) as session,
+    ):
+        texts = [session.get(tls.url, verify=ca_bundle).text for _ in range(2)]
+        stats = session.pool_stats().for_url(tls.url)
     assert texts == ["secure"] * 2
     assert proxy.targets == [f"CONNECT localhost:{tls.port}"]  # one tunnel
     assert (stats.opened, stats.requests, stats.reuses) == (1, 2, 1)
