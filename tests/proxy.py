@@ -149,3 +149,58 @@ class ForwardProxy:
                 if not data:
                     return
                 peers[sock].sendall(data)
+
+
+class Socks5Proxy(ForwardProxy):
+    """A SOCKS5 proxy (no authentication, CONNECT only) for the same tests.
+
+    ``targets`` records ``"SOCKS host:port"`` for each tunnel asked for.
+    """
+
+    @property
+    def url(self) -> str:
+        return f"socks5://127.0.0.1:{self.port}"
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        try:
+            client.settimeout(10)
+            version, methods = self._exact(client, 2)
+            self._exact(client, methods)
+            if version != 5:
+                return
+            client.sendall(b"\x05\x00")  # no authentication
+            _, command, _, kind = self._exact(client, 4)
+            if kind == 1:  # IPv4
+                host = socket.inet_ntoa(self._exact(client, 4))
+            elif kind == 3:  # a name
+                host = self._exact(client, self._exact(client, 1)[0]).decode()
+            else:
+                return
+            port = int.from_bytes(self._exact(client, 2), "big")
+            with self._lock:
+                self.targets.append(f"SOCKS {host}:{port}")
+            if command != 1:
+                return
+            upstream = self._open(host, port)
+            client.sendall(
+                b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\0\0"
+            )
+            self._relay(client, upstream)
+        except (OSError, ValueError):
+            return
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.close()
+
+    @staticmethod
+    def _exact(sock: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            piece = sock.recv(n - len(data))
+            if not piece:
+                raise OSError("the client went away")
+            data += piece
+        return data

@@ -302,3 +302,30 @@ def test_requests_session_with_a_plain_adapter_is_unchanged(server: Server) -> N
         plain.mount("http://", adapter)
         plain.get(server.url)
         assert type(adapter.poolmanager) is PoolManager
+
+
+# -- SOCKS (through PySocks) -------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_socks5_proxy_is_managed_deadline_and_counts(dribbling: Server) -> None:
+    pytest.importorskip(
+        "socks", reason="PySocks is not installed (the compat extra has it)"
+    )
+    from .proxy import Socks5Proxy
+
+    with Socks5Proxy() as socks, Server() as server:
+        proxies = {"http": socks.url}
+        with ManagedSession(timeout=TIGHT) as session:
+            texts = [session.get(server.url, proxies=proxies).text for _ in range(2)]
+            elapsed = _cut_by_the_deadline(session, dribbling.url, proxies=proxies)
+            stats = session.pool_stats()
+    assert texts == ["ok"] * 2
+    assert elapsed < 1 + 4
+    # pools per destination, their connections tunnelled through the proxy
+    assert (stats.for_url(server.url).opened, stats.for_url(server.url).reuses) == (
+        1,
+        1,
+    )
+    assert stats.for_url(dribbling.url).closed == {CloseReason.DEADLINE: 1}
+    assert len(socks.targets) == 2
