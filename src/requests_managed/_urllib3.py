@@ -38,18 +38,23 @@ from typing import Any
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import ConnectTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.wait import wait_for_read
 
-from . import _scope
+from . import _dns, _scope
 from ._deadline import Deadline
 from ._errors import WriteStalled
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
 from ._policy import ExchangeFacts, may_replay
 from ._response import ManagedHTTPResponse, StrictHTTPResponse
-from ._timeouts import socket_phase
+from ._timeouts import MIN_SOCKET_TIMEOUT, socket_phase
 
 __all__ = [
     "AdoptingProxies",
@@ -211,6 +216,49 @@ class ManagedHTTPConnection(HTTPConnection):
         if self._rm_manager is not None:
             self._rm_manager.connected(self)
 
+    def _new_conn(self) -> Any:
+        # The name lookup, bounded like the connect: by the connect timeout
+        # (already cut to what is left of the deadline). Then urllib3's own
+        # _new_conn (socket options, source address, its errors) for each
+        # address in turn, as create_connection would try them.
+        host, wait = self._dns_host, self.timeout
+        if (
+            not isinstance(wait, (int, float))  # None, or urllib3's default
+            or _dns.is_literal(host)
+            or super()._new_conn.__func__ is not _URLLIB3_NEW_CONN  # type: ignore[attr-defined]
+        ):
+            return super()._new_conn()  # SOCKS and others resolve their own way
+        started = time.monotonic()
+        try:
+            addresses = _dns.resolve(host, self.port, allowed_gai_family(), wait)
+        except _dns.LookupTimedOut:
+            raise ConnectTimeoutError(
+                self,
+                f"Connection to {self.host} timed out: the name lookup took more "
+                f"than {wait:g} s (connect timeout={wait:g}, or what was left of "
+                "the total deadline)",
+            ) from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        error: Exception | None = None
+        try:
+            for address in addresses:
+                left = wait - (time.monotonic() - started)
+                if left <= 0:
+                    break
+                self._dns_host, self.timeout = address, max(left, MIN_SOCKET_TIMEOUT)
+                try:
+                    return super()._new_conn()
+                except (NewConnectionError, ConnectTimeoutError) as exc:
+                    error = exc
+        finally:
+            self._dns_host, self.timeout = host, wait
+        if error is not None:
+            raise error
+        raise ConnectTimeoutError(
+            self, f"Connection to {self.host} timed out. (connect timeout={wait:g})"
+        )
+
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]
         # http.client closes the connection inside getresponse() when the
         # server announced ``Connection: close``, handing the socket to the
@@ -342,6 +390,9 @@ class ManagedHTTPConnection(HTTPConnection):
             fd = sock.detach()
             if fd >= 0:
                 os.close(fd)
+
+
+_URLLIB3_NEW_CONN = HTTPConnection._new_conn
 
 
 class ManagedHTTPSConnection(ManagedHTTPConnection, HTTPSConnection):
