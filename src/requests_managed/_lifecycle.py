@@ -113,6 +113,7 @@ class ConnRecord:
         "deadline",
         "generation",
         "id",
+        "idle_before",
         "key",
         "last_used",
         "pending_reason",
@@ -140,6 +141,9 @@ class ConnRecord:
         self.last_used = now
         self.connected = False
         self.requests = 0
+        #: Seconds the connection sat idle before the request it serves now;
+        #: ``None`` while it serves its first.
+        self.idle_before: float | None = None
         self.announced_idle_timeout: float | None = None
         self.announced_max: int | None = None
         self.requests_at_announcement = 0

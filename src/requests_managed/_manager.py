@@ -53,9 +53,12 @@ from ._policy import (
     CloseReason,
     ConnectionFacts,
     ExchangeFacts,
+    IdleLearning,
     KeepAlivePolicy,
     decide_checkout,
     decide_release,
+    observe_idle_close,
+    observe_idle_reuse,
     parse_keep_alive,
     should_drain,
 )
@@ -343,16 +346,25 @@ class ConnectionManager:
             if isinstance(grant, ConnRecord):
                 return self._open(slot, grant, deadline)
             conn = grant
-            reason = self._unusable(conn)
+            rec = conn._rm
+            now = self._clock()
+            reason = self._unusable(conn, now)
             if reason is None:
-                self._arm(conn._rm, conn, deadline)
+                rec.idle_before = now - rec.last_used
+                self._arm(rec, conn, deadline)
                 return conn
             # Expired or dropped while idle: close it and go round again,
             # ahead of callers who arrived later.
             to_close = [conn]
+            learned = False
             with self._lock:
-                self._apply(conn._rm, ConnEvent.CLOSE, conn, reason)
+                self._apply(rec, ConnEvent.CLOSE, conn, reason)
+                if reason is CloseReason.SERVER_CLOSE:
+                    # the server closed it unannounced: evidence of its timeout
+                    learned = self._learn(rec, observe_idle_close, now - rec.last_used)
             self._close_all(to_close)
+            if learned:
+                self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
             front = True
 
     def _acquire(
@@ -500,10 +512,12 @@ class ConnectionManager:
                 waiter.grant = grant
                 waiter.cond.notify()
 
-    def _unusable(self, conn: PooledConnection) -> CloseReason | None:
+    def _unusable(self, conn: PooledConnection, now: float) -> CloseReason | None:
         """Why an idle connection just taken must not be used (outside the lock)."""
         rec = conn._rm
-        decision = decide_checkout(self.policy, _facts(rec), self._clock())
+        # An immutable value, replaced under the lock: reading it is safe.
+        learned = self._counters[rec.key].learning.estimate
+        decision = decide_checkout(self.policy, _facts(rec, learned), now)
         if not decision.keep:
             return decision.reason
         if conn.rm_dropped():
@@ -619,10 +633,14 @@ class ConnectionManager:
         now = self._clock()
         decision = decide_release(self.policy, _facts(rec), exchange, now)
         to_close: list[PooledConnection] = []
+        learned = False
         with self._lock:
             if rec.state is not _ACTIVE:
                 return
             rec.last_used = now
+            if rec.idle_before is not None and self._counters[rec.key].learning.closes:
+                # answered after idle_before seconds: the server keeps that long
+                learned = self._learn(rec, observe_idle_reuse, rec.idle_before)
             reason = decision.reason if not decision.keep else self._retirement(rec)
             if reason is None:
                 self._apply(rec, ConnEvent.CHECKIN, conn)
@@ -633,6 +651,8 @@ class ConnectionManager:
                 to_close.append(conn)
                 self._assign(to_close)
         self._close_all(to_close)
+        if learned:
+            self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
 
     def discarded(self, conn: PooledConnection) -> None:
         """``conn`` was closed by someone else (urllib3 after an error, a
@@ -667,6 +687,44 @@ class ConnectionManager:
         if deadline_passed:
             return CloseReason.DEADLINE
         return rec.pending_reason or CloseReason.ERROR
+
+    def _learn(
+        self,
+        rec: ConnRecord,
+        observe: Callable[[IdleLearning, float], IdleLearning],
+        idle: float | None,
+    ) -> bool:
+        """Feed one observation to the host's learning (lock held); True if
+        the estimate changed."""
+        if idle is None or not self.policy.learn_idle_timeout:
+            return False
+        counters = self._counters[rec.key]
+        old = counters.learning
+        new = observe(old, idle)
+        if new is old:
+            return False
+        counters.learning = new
+        if new.estimate == old.estimate:
+            return False
+        scheme, host, port = rec.key
+        logger.debug(
+            "learned idle timeout of %s://%s:%d: %s (closes seen at idle %s s)",
+            scheme,
+            host,
+            port,
+            "forgotten" if new.estimate is None else f"{new.estimate:.3f} s",
+            ", ".join(f"{t:.3f}" for t in new.closes),
+        )
+        return True
+
+    def stale(self, conn: PooledConnection) -> None:
+        """A reused connection failed before any response byte: the server
+        had closed it while idle (evidence of its idle timeout)."""
+        rec = conn._rm
+        with self._lock:
+            learned = self._learn(rec, observe_idle_close, rec.idle_before)
+        if learned:
+            self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
 
     def _trim(self, key: HostKey, to_close: list[PooledConnection]) -> None:
         """Beyond ``max_idle_per_host``, close the oldest idle (lock held)."""
@@ -761,6 +819,9 @@ class ConnectionManager:
             return
         reason = rec.close_reason if kind is EventKind.CLOSED else None
         scheme, host, port = rec.key
+        learned = None
+        if kind is EventKind.IDLE_TIMEOUT_LEARNED:
+            learned = self._counters[rec.key].learning.estimate
         if debug:
             logger.debug(
                 "connection %d to %s://%s:%d %s%s (%d requests served)",
@@ -774,7 +835,9 @@ class ConnectionManager:
             )
         if not listeners:
             return
-        event = ConnectionEvent(kind, scheme, host, port, rec.id, rec.requests, reason)
+        event = ConnectionEvent(
+            kind, scheme, host, port, rec.id, rec.requests, reason, learned
+        )
         for listener in listeners:
             try:
                 listener(event)
@@ -782,8 +845,9 @@ class ConnectionManager:
                 logger.exception("connection listener %r failed", listener)
 
 
-def _facts(rec: ConnRecord) -> ConnectionFacts:
+def _facts(rec: ConnRecord, learned: float | None = None) -> ConnectionFacts:
     return ConnectionFacts(
+        learned_idle_timeout=learned,
         created=rec.created,
         last_used=rec.last_used,
         requests=rec.requests,

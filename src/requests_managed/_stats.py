@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-from ._policy import CloseReason
+from ._policy import NOTHING_LEARNED, CloseReason, IdleLearning
 
 __all__ = [
     "ConnectionEvent",
@@ -29,6 +29,8 @@ class EventKind(enum.Enum):
     OPENED = "opened"
     REUSED = "reused"
     CLOSED = "closed"
+    #: The host's learned idle timeout changed (``learned_idle_timeout``).
+    IDLE_TIMEOUT_LEARNED = "idle-timeout-learned"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class ConnectionEvent:
         connection_id: unique within the process, stable for the connection.
         requests: requests the connection had served at the event.
         reason: why it closed (``None`` unless ``kind`` is ``CLOSED``).
+        learned_idle_timeout: for ``IDLE_TIMEOUT_LEARNED``, the host's new
+            estimate in seconds (``None``: forgotten); else ``None``. The
+            connection is the one whose close was observed.
     """
 
     kind: EventKind
@@ -52,6 +57,7 @@ class ConnectionEvent:
     connection_id: int
     requests: int
     reason: CloseReason | None = None
+    learned_idle_timeout: float | None = None
 
 
 class ConnectionListener(Protocol):
@@ -79,6 +85,9 @@ class HostStats:
         waits: times a caller waited at ``max_per_host``/``max_total``.
         pool_timeouts: waits that ended in ``PoolTimeout``.
         closed: connections closed so far, by reason.
+        learned_idle_timeout: the idle timeout learned for this host from
+            closes it did not announce (``KeepAlivePolicy.learn_idle_timeout``),
+            in seconds; ``None`` until learned, and in the totals.
     """
 
     open: int = 0
@@ -92,6 +101,7 @@ class HostStats:
     closed: Mapping[CloseReason, int] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+    learned_idle_timeout: float | None = None
 
     @property
     def closed_total(self) -> int:
@@ -164,6 +174,7 @@ class Counters:
         "closed",
         "idle",
         "in_use",
+        "learning",
         "opened",
         "pool_timeouts",
         "requests",
@@ -180,6 +191,8 @@ class Counters:
         self.waits = 0
         self.pool_timeouts = 0
         self.closed: dict[CloseReason, int] = {}
+        #: What the host's observed closes say (replaced, never mutated).
+        self.learning: IdleLearning = NOTHING_LEARNED
 
     def snapshot(self) -> HostStats:
         return HostStats(
@@ -192,6 +205,7 @@ class Counters:
             waits=self.waits,
             pool_timeouts=self.pool_timeouts,
             closed=MappingProxyType(dict(self.closed)),
+            learned_idle_timeout=self.learning.estimate,
         )
 
 

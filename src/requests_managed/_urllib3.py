@@ -424,6 +424,8 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
             attempt = _attempt.get()
             if attempt is not None and reused:
                 attempt.stale = not self._rm_manager.deadline_passed(conn)
+                if attempt.stale:
+                    self._rm_manager.stale(conn)
             raise
 
     def urlopen(  # type: ignore[override]
