@@ -6,7 +6,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._policy import NOTHING_LEARNED, CloseReason, IdleLearning
 
@@ -103,6 +103,40 @@ class HostStats:
     )
     learned_idle_timeout: float | None = None
 
+    def __repr__(self) -> str:
+        closed = ", ".join(f"{r.value}={n}" for r, n in self.closed.items())
+        learned = self.learned_idle_timeout
+        return (
+            f"<HostStats open={self.open} (idle={self.idle}, in_use={self.in_use}) "
+            f"| opened={self.opened} requests={self.requests} reuses={self.reuses}"
+            + (f" waits={self.waits}" if self.waits else "")
+            + (f" pool_timeouts={self.pool_timeouts}" if self.pool_timeouts else "")
+            + f" | closed: {closed or 'none'}"
+            + ("" if learned is None else f" | learned idle timeout {learned:.3g} s")
+            + ">"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON-ready values.
+
+        ``closed`` maps each reason's string (``"idle-expired"``, ...) to its
+        count; ``learned_idle_timeout`` is seconds or ``None``.
+        ``dataclasses.asdict`` cannot do this: ``closed`` is a read-only
+        mapping keyed by :class:`CloseReason`.
+        """
+        return {
+            "open": self.open,
+            "idle": self.idle,
+            "in_use": self.in_use,
+            "opened": self.opened,
+            "requests": self.requests,
+            "reuses": self.reuses,
+            "waits": self.waits,
+            "pool_timeouts": self.pool_timeouts,
+            "closed": {reason.value: n for reason, n in self.closed.items()},
+            "learned_idle_timeout": self.learned_idle_timeout,
+        }
+
     @property
     def closed_total(self) -> int:
         """All closes, whatever the reason."""
@@ -132,6 +166,30 @@ class PoolStats:
     unmanaged: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+
+    def __repr__(self) -> str:
+        total = self.total
+        return (
+            f"<PoolStats {len(self.hosts)} host{'' if len(self.hosts) == 1 else 's'}"
+            f" | open={total.open} (idle={total.idle}, in_use={total.in_use}) "
+            f"| requests={total.requests} reuses={total.reuses} "
+            f"closed={total.closed_total}>"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain JSON-ready values (``json.dumps`` takes it).
+
+        Returns:
+            ``{"hosts": {origin: counts}, "total": counts}``: each origin as
+            ``"scheme://host:port"`` (an IPv6 host in brackets), each
+            ``counts`` as :meth:`HostStats.to_dict` gives it.
+        """
+        return {
+            "hosts": {
+                origin_url(key): stats.to_dict() for key, stats in self.hosts.items()
+            },
+            "total": self.total.to_dict(),
+        }
 
     def for_url(self, url: str) -> HostStats:
         """The stats of the origin of ``url``.
@@ -165,6 +223,14 @@ class PoolStats:
             )
         port = parsed.port or (443 if scheme == "https" else 80)
         return self.hosts.get((scheme, parsed.host.lower(), port), HostStats())
+
+
+def origin_url(key: HostKey) -> str:
+    """``("http", "::1", 80)`` as ``"http://[::1]:80"``."""
+    scheme, host, port = key
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
 
 
 class Counters:
