@@ -121,6 +121,7 @@ class ConnRecord:
         "requests",
         "requests_at_announcement",
         "state",
+        "waited",
         "will_close",
     )
 
@@ -154,6 +155,9 @@ class ConnRecord:
         self.close_reason: CloseReason | None = None
         self.deadline: object | None = None
         self.arming: object | None = None
+        #: Seconds the request now holding it waited at a limit for it (or
+        #: for the room to open it); ``None`` if it did not wait.
+        self.waited: float | None = None
 
     def __repr__(self) -> str:
         return (

@@ -192,6 +192,8 @@ class ConnectionManager:
         self._generation = 0
         self.listeners: tuple[ConnectionListener, ...] = ()
         _managers.add(self)
+        for hook in _creation_hooks:
+            hook(self)
 
     def __repr__(self) -> str:
         with self._lock:
@@ -343,10 +345,12 @@ class ConnectionManager:
         front = False
         while True:
             grant = self._acquire(slot, force_new, give_up, wait, deadline, front)
+            rec = grant if isinstance(grant, ConnRecord) else grant._rm
+            if rec.waited is not None:
+                self._emit(EventKind.WAITED, rec)
             if isinstance(grant, ConnRecord):
                 return self._open(slot, grant, deadline)
             conn = grant
-            rec = conn._rm
             now = self._clock()
             reason = self._unusable(conn, now)
             if reason is None:
@@ -415,6 +419,7 @@ class ConnectionManager:
             self._waiters.append(waiter)
         counters = self._counters[slot.key]
         counters.waits += 1
+        queued = self._clock()
         try:
             while waiter.grant is None and not waiter.closed:
                 left = None if give_up is None else give_up - self._clock()
@@ -426,6 +431,8 @@ class ConnectionManager:
             raise
         grant = waiter.grant
         if grant is not None:
+            rec = grant if isinstance(grant, ConnRecord) else grant._rm
+            rec.waited = self._clock() - queued
             return grant
         self._abandon(waiter, to_close)
         if waiter.closed:
@@ -469,6 +476,7 @@ class ConnectionManager:
         if not force_new and slot.idle:
             conn = slot.idle[-1]  # LIFO: the most recently used
             self._apply(conn._rm, ConnEvent.CHECKOUT, conn)
+            conn._rm.waited = None
             return conn
         key = slot.key
         limits = self.limits
@@ -805,10 +813,13 @@ class ConnectionManager:
             self.listeners = (*self.listeners, listener)
 
         def unsubscribe() -> None:
-            with self._lock:
-                self.listeners = tuple(x for x in self.listeners if x is not listener)
+            self.unsubscribe(listener)
 
         return unsubscribe
+
+    def unsubscribe(self, listener: ConnectionListener) -> None:
+        with self._lock:
+            self.listeners = tuple(x for x in self.listeners if x is not listener)
 
     def _emit(self, kind: EventKind, rec: ConnRecord) -> None:
         listeners = self.listeners
@@ -819,9 +830,12 @@ class ConnectionManager:
             return
         reason = rec.close_reason if kind is EventKind.CLOSED else None
         scheme, host, port = rec.key
-        learned = None
+        learned = waited = None
         if kind is EventKind.IDLE_TIMEOUT_LEARNED:
             learned = self._counters[rec.key].learning.estimate
+        elif kind is EventKind.WAITED:
+            waited = rec.waited
+        age = self._clock() - rec.created if rec.connected else 0.0
         if debug:
             logger.debug(
                 "connection %d to %s://%s:%d %s%s (%d requests served)",
@@ -836,7 +850,7 @@ class ConnectionManager:
         if not listeners:
             return
         event = ConnectionEvent(
-            kind, scheme, host, port, rec.id, rec.requests, reason, learned
+            kind, scheme, host, port, rec.id, rec.requests, reason, learned, age, waited
         )
         for listener in listeners:
             try:
@@ -858,6 +872,15 @@ def _facts(rec: ConnRecord, learned: float | None = None) -> ConnectionFacts:
 
 
 _managers: weakref.WeakSet[ConnectionManager] = weakref.WeakSet()
+
+#: Called with every new manager: ``requests_managed.otel.instrument()`` for
+#: all sessions sets one, and what it returns removes it (the only writers).
+_creation_hooks: tuple[Callable[[ConnectionManager], None], ...] = ()
+
+
+def live_managers() -> list[ConnectionManager]:
+    """Every manager of this process that is still referenced."""
+    return list(_managers)
 
 
 def _after_fork_in_child() -> None:

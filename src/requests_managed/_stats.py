@@ -31,6 +31,9 @@ class EventKind(enum.Enum):
     CLOSED = "closed"
     #: The host's learned idle timeout changed (``learned_idle_timeout``).
     IDLE_TIMEOUT_LEARNED = "idle-timeout-learned"
+    #: A request waited at ``max_per_host``/``max_total`` and was granted this
+    #: connection, or the room to open it (``waited``: seconds in the queue).
+    WAITED = "waited"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class ConnectionEvent:
         learned_idle_timeout: for ``IDLE_TIMEOUT_LEARNED``, the host's new
             estimate in seconds (``None``: forgotten); else ``None``. The
             connection is the one whose close was observed.
+        age: seconds since the connection opened (``0.0`` before it has).
+        waited: for ``WAITED``, the seconds the request spent waiting at a
+            limit; else ``None``.
     """
 
     kind: EventKind
@@ -58,6 +64,8 @@ class ConnectionEvent:
     requests: int
     reason: CloseReason | None = None
     learned_idle_timeout: float | None = None
+    age: float = 0.0
+    waited: float | None = None
 
 
 class ConnectionListener(Protocol):
