@@ -136,7 +136,15 @@ class PooledConnection(Protocol):
 class PoolSlot:
     """The manager's side of one urllib3 pool: its key, idle stack and opener."""
 
-    __slots__ = ("__weakref__", "idle", "key", "new_conn", "open", "retired")
+    __slots__ = (
+        "__weakref__",
+        "counters",
+        "idle",
+        "key",
+        "new_conn",
+        "open",
+        "retired",
+    )
 
     def __init__(self, key: HostKey, new_conn: Callable[[], PooledConnection]) -> None:
         self.key = key
@@ -146,6 +154,9 @@ class PoolSlot:
         #: Why every connection of this pool closes on release (eviction or
         #: session close); ``None`` while the pool is in service.
         self.retired: CloseReason | None = None
+        #: The host's counters (shared by its pools), set by ``adopt``: one
+        #: attribute read instead of a tuple hash on every request.
+        self.counters: Counters
 
 
 class _Waiter:
@@ -232,7 +243,7 @@ class ConnectionManager:
         old = advance(rec, event)
         new = rec.state
         slot: PoolSlot = rec.pool  # type: ignore[assignment]
-        counters = self._counters[rec.key]
+        counters = slot.counters
         current = rec.generation == self._generation
         if old is _IDLE:
             idle = slot.idle
@@ -288,8 +299,7 @@ class ConnectionManager:
             if self._closed:
                 slot.retired = CloseReason.SESSION_CLOSED
             self._slots.add(slot)
-            if key not in self._counters:
-                self._counters[key] = Counters()
+            slot.counters = self._counters.setdefault(key, Counters())
         return slot
 
     def retire(self, slot: PoolSlot) -> None:
@@ -524,7 +534,7 @@ class ConnectionManager:
         """Why an idle connection just taken must not be used (outside the lock)."""
         rec = conn._rm
         # An immutable value, replaced under the lock: reading it is safe.
-        learned = self._counters[rec.key].learning.estimate
+        learned = rec.pool.counters.learning.estimate  # type: ignore[attr-defined]
         decision = decide_checkout(self.policy, _facts(rec, learned), now)
         if not decision.keep:
             return decision.reason
@@ -589,7 +599,7 @@ class ConnectionManager:
         rec.requests += 1
         rec.will_close = False
         with self._lock:
-            counters = self._counters[rec.key]
+            counters: Counters = rec.pool.counters  # type: ignore[attr-defined]
             counters.requests += 1
             if reused:
                 counters.reuses += 1
@@ -646,7 +656,9 @@ class ConnectionManager:
             if rec.state is not _ACTIVE:
                 return
             rec.last_used = now
-            if rec.idle_before is not None and self._counters[rec.key].learning.closes:
+            if (
+                rec.idle_before is not None and rec.pool.counters.learning.closes  # type: ignore[attr-defined]
+            ):
                 # answered after idle_before seconds: the server keeps that long
                 learned = self._learn(rec, observe_idle_reuse, rec.idle_before)
             reason = decision.reason if not decision.keep else self._retirement(rec)
