@@ -117,6 +117,7 @@ class ConnRecord:
         "key",
         "last_used",
         "pending_reason",
+        "phase",
         "pool",
         "requests",
         "requests_at_announcement",
@@ -145,6 +146,9 @@ class ConnRecord:
         #: Seconds the connection sat idle before the request it serves now;
         #: ``None`` while it serves its first.
         self.idle_before: float | None = None
+        #: What the connection is doing for its request: "connect", "tls",
+        #: "write" or "read" (set by the shims; for error messages).
+        self.phase = "connect"
         self.announced_idle_timeout: float | None = None
         self.announced_max: int | None = None
         self.requests_at_announcement = 0

@@ -737,6 +737,25 @@ class ConnectionManager:
         )
         return True
 
+    def describe(self, rec: ConnRecord) -> dict[str, object]:
+        """The connection's facts for an error message (``ConnectionInfo``
+        fields), read now; no lock (plain values, for a message only)."""
+        reused = rec.idle_before is not None
+        return {
+            "reused": reused,
+            "age": self._clock() - rec.created if rec.connected else None,
+            "idle": rec.idle_before,
+            "requests_served": max(rec.requests - 1, 0),
+            "announced_idle_timeout": rec.announced_idle_timeout,
+            "announced_max": rec.announced_max,
+            "learned_idle_timeout": (
+                rec.pool.counters.learning.estimate  # type: ignore[attr-defined]
+                if self.policy.learn_idle_timeout
+                else None
+            ),
+            "phase": rec.phase,
+        }
+
     def stale(self, conn: PooledConnection) -> None:
         """A reused connection failed before any response byte: the server
         had closed it while idle (evidence of its idle timeout)."""

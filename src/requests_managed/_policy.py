@@ -55,6 +55,7 @@ __all__ = [
     "observe_idle_close",
     "observe_idle_reuse",
     "parse_keep_alive",
+    "replay_refusal",
     "should_drain",
 ]
 
@@ -426,3 +427,12 @@ def may_replay(method: str, body: object) -> bool:
     return method.upper() in IDEMPOTENT_METHODS and (
         body is None or isinstance(body, (bytes, str))
     )
+
+
+def replay_refusal(method: str, body: object) -> str | None:
+    """Why :func:`may_replay` refuses, in words for an error message."""
+    if method.upper() not in IDEMPOTENT_METHODS:
+        return f"{method.upper()} is not idempotent"
+    if not (body is None or isinstance(body, (bytes, str))):
+        return "its body is a stream that cannot be sent again"
+    return None

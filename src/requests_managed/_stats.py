@@ -12,6 +12,7 @@ from ._policy import NOTHING_LEARNED, CloseReason, IdleLearning
 
 __all__ = [
     "ConnectionEvent",
+    "ConnectionInfo",
     "ConnectionListener",
     "EventKind",
     "HostStats",
@@ -66,6 +67,112 @@ class ConnectionEvent:
     learned_idle_timeout: float | None = None
     age: float = 0.0
     waited: float | None = None
+
+
+#: What each phase of a request is called in messages.
+PHASES = {
+    "connect": "connecting",
+    "tls": "in the TLS handshake",
+    "write": "sending the request",
+    "read": "waiting for the response",
+    "body": "reading the response body",
+}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g} s"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInfo:
+    """The facts about the connection a request failed on (``exc.connection_info``).
+
+    Set on every ``requests.ConnectionError`` and ``requests.Timeout`` (and
+    ``ChunkedEncodingError``) raised for a request that had a pooled
+    connection; ``getattr(exc, "connection_info", None)`` for the others
+    (nothing was connected, or the error is not about a connection).
+
+    Attributes:
+        method: the request's method.
+        url: the request's URL.
+        reused: the connection had served requests before this one.
+        age: seconds since the connection connected (``None``: it never did).
+        idle: seconds it sat idle before this request (``None`` if new).
+        requests_served: requests it served before this one.
+        announced_idle_timeout: the server's last ``Keep-Alive: timeout=``.
+        announced_max: the server's last ``Keep-Alive: max=`` (requests left).
+        learned_idle_timeout: the host's learned idle timeout, if any.
+        phase: what failed: ``"connect"``, ``"tls"``, ``"write"``, ``"read"``
+            (waiting for the response head) or ``"body"``.
+        bound_name: the bound that applied: ``"connect"``, ``"write"``,
+            ``"read"`` (timeouts) or ``"total"`` (the deadline).
+        bound: its value in seconds (``None``: unbounded).
+        stale: the server had closed the reused connection before any
+            response byte arrived.
+        replayed: the request was sent again, once, on a new connection
+            (these facts are the new connection's).
+        not_replayed: why a stale request was not sent again, e.g.
+            ``"POST is not idempotent"``; ``None`` otherwise.
+    """
+
+    method: str
+    url: str
+    reused: bool
+    age: float | None
+    idle: float | None
+    requests_served: int
+    announced_idle_timeout: float | None = None
+    announced_max: int | None = None
+    learned_idle_timeout: float | None = None
+    phase: str
+    bound_name: str | None = None
+    bound: float | None = None
+    stale: bool = False
+    replayed: bool = False
+    not_replayed: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.method} {self.url}"]
+        if self.reused:
+            age = "" if self.age is None else f", age {_seconds(self.age)}"
+            idle = "" if self.idle is None else f", idle {_seconds(self.idle)}"
+            served = self.requests_served
+            plural = "" if served == 1 else "s"
+            parts.append(
+                f"reused connection{age}{idle}, {served} request{plural} served"
+            )
+        elif self.age is None:
+            parts.append("new connection, never connected")
+        else:
+            parts.append(f"new connection, age {_seconds(self.age)}")
+        announced = [
+            f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in (
+                ("timeout", self.announced_idle_timeout),
+                ("max", self.announced_max),
+            )
+            if value is not None
+        ]
+        if announced:
+            parts.append(f"server announced Keep-Alive: {', '.join(announced)}")
+        elif self.learned_idle_timeout is not None:
+            learned = _seconds(self.learned_idle_timeout)
+            parts.append(f"server idle timeout learned \u2248 {learned}")
+        failed = f"failed while {PHASES.get(self.phase, self.phase)}"
+        if self.bound_name is not None:
+            what = (
+                "total deadline"
+                if self.bound_name == "total"
+                else f"{self.bound_name} timeout"
+            )
+            value = "none" if self.bound is None else _seconds(self.bound)
+            failed += f" ({what} {value})"
+        parts.append(failed)
+        if self.replayed:
+            parts.append("replayed once on a new connection, which failed too")
+        elif self.not_replayed is not None:
+            parts.append(f"not replayed: {self.not_replayed}")
+        return "; ".join(parts)
 
 
 class ConnectionListener(Protocol):
