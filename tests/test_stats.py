@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -171,6 +172,7 @@ def test_to_dict_is_json_ready_with_reasons_as_strings(server: Server) -> None:
         "learned_idle_timeout": None,
     }
     assert data["total"] == host
+    assert data["unmanaged"] == {}
     assert stats.for_url(server.url).to_dict() == host
 
 
@@ -202,3 +204,8 @@ def test_reprs_are_short_and_name_reasons_by_their_strings() -> None:
         "<PoolStats 1 host | open=2 (idle=1, in_use=1) | requests=10 reuses=7 closed=1>"
     )
     assert "waits=4 pool_timeouts=1" in repr(HostStats(waits=4, pool_timeouts=1))
+    unmanaged = dataclasses.replace(
+        stats, unmanaged=MappingProxyType({"mock://": "builds no urllib3 pools"})
+    )
+    assert repr(unmanaged).endswith("closed=1 | unmanaged: mock://>")
+    assert unmanaged.to_dict()["unmanaged"] == {"mock://": "builds no urllib3 pools"}

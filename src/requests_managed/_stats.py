@@ -288,22 +288,26 @@ class PoolStats:
             f"<PoolStats {len(self.hosts)} host{'' if len(self.hosts) == 1 else 's'}"
             f" | open={total.open} (idle={total.idle}, in_use={total.in_use}) "
             f"| requests={total.requests} reuses={total.reuses} "
-            f"closed={total.closed_total}>"
+            f"closed={total.closed_total}"
+            + (f" | unmanaged: {', '.join(self.unmanaged)}" if self.unmanaged else "")
+            + ">"
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot as plain JSON-ready values (``json.dumps`` takes it).
 
         Returns:
-            ``{"hosts": {origin: counts}, "total": counts}``: each origin as
-            ``"scheme://host:port"`` (an IPv6 host in brackets), each
-            ``counts`` as :meth:`HostStats.to_dict` gives it.
+            ``{"hosts": {origin: counts}, "total": counts, "unmanaged":
+            {prefix: reason}}``: each origin as ``"scheme://host:port"`` (an
+            IPv6 host in brackets), each ``counts`` as
+            :meth:`HostStats.to_dict` gives it.
         """
         return {
             "hosts": {
                 origin_url(key): stats.to_dict() for key, stats in self.hosts.items()
             },
             "total": self.total.to_dict(),
+            "unmanaged": dict(self.unmanaged),
         }
 
     def for_url(self, url: str) -> HostStats:
