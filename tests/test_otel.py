@@ -178,3 +178,35 @@ def test_importing_the_package_never_imports_opentelemetry() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_metrics_compose_with_the_requests_instrumentation_spans(
+    server: Server, reader: Any
+) -> None:
+    instrumentation = require(
+        "opentelemetry.instrumentation.requests",
+        "opentelemetry-instrumentation-requests",
+    )
+    trace_sdk = require("opentelemetry.sdk.trace", "opentelemetry-sdk")
+    export = require("opentelemetry.sdk.trace.export", "opentelemetry-sdk")
+    memory = require(
+        "opentelemetry.sdk.trace.export.in_memory_span_exporter", "opentelemetry-sdk"
+    )
+    spans = memory.InMemorySpanExporter()
+    tracer_provider = trace_sdk.TracerProvider()
+    tracer_provider.add_span_processor(export.SimpleSpanProcessor(spans))
+    instrumentor = instrumentation.RequestsInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        server.handler = lambda request: Reply(close=True)
+        with ManagedSession() as session:
+            stop = otel.instrument(session, meter_provider=reader.rm_provider)
+            assert session.get(server.url).ok
+            assert session.get(server.url).ok
+            stop()
+    finally:
+        instrumentor.uninstrument()
+        tracer_provider.shutdown()
+    assert len(spans.get_finished_spans()) == 2  # one span per request
+    (point,) = points(reader, DURATION)  # one duration per connection
+    assert point.count == server.connections_opened == 2
