@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
@@ -209,3 +210,30 @@ def test_reprs_are_short_and_name_reasons_by_their_strings() -> None:
     )
     assert repr(unmanaged).endswith("closed=1 | unmanaged: mock://>")
     assert unmanaged.to_dict()["unmanaged"] == {"mock://": "builds no urllib3 pools"}
+
+
+def test_events_carry_the_connection_age_and_the_time_a_request_waited(
+    server: Server,
+) -> None:
+    events: list[ConnectionEvent] = []
+    limits = PoolLimits(max_per_host=1, wait_timeout=30)
+    with ManagedSession(limits=limits) as session:
+        session.subscribe(events.append)
+        done: list[int] = []
+        with session.get(server.url, stream=True):
+            waiter = threading.Thread(
+                target=lambda: done.append(session.get(server.url).status_code)
+            )
+            waiter.start()
+            assert server.wait_for(
+                lambda: session.pool_stats().for_url(server.url).waits == 1
+            )
+        waiter.join(timeout=30)
+        assert done == [200]
+    (waited,) = [e for e in events if e.kind is EventKind.WAITED]
+    assert waited.waited is not None and waited.waited > 0
+    opened = next(e for e in events if e.kind is EventKind.OPENED)
+    assert waited.connection_id == opened.connection_id  # granted that one
+    (closed,) = [e for e in events if e.kind is EventKind.CLOSED]
+    assert closed.reason is CloseReason.SESSION_CLOSED
+    assert closed.age > 0 and closed.waited is None
