@@ -39,10 +39,12 @@ def test_a_stale_post_says_the_server_closed_a_reused_connection_and_no_replay()
         error = _stale_post(server, session)
     assert type(error) is requests.ConnectionError  # requests' own class
     message = str(error)
-    assert message.startswith(
+    assert (
         "server closed a reused connection before responding "
         f"(POST {server.url}/items; reused connection, age "
-    )
+    ) in message
+    # the args keep requests' shape: ConnectionError(ProtocolError(...))
+    assert error.args[0].args[0].endswith("): Connection aborted.")
     assert "1 request served" in message
     assert "not replayed: POST is not idempotent" in message
     assert "Connection aborted." in message  # requests' phrase, kept
@@ -83,6 +85,7 @@ def test_a_read_timeout_on_a_reused_connection_carries_its_facts(
     assert str(error).startswith(f"timed out (GET {server.url}/slow; reused connection")
     assert "failed while waiting for the response (read timeout 0.3 s)" in str(error)
     assert "Read timed out." in str(error)
+    assert "Read timed out" in error.args[0].args[0]  # as requests' tests read it
     info = error.connection_info  # type: ignore[attr-defined]
     assert info.reused and not info.stale
     assert info.requests_served == 1

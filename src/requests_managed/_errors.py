@@ -231,12 +231,12 @@ def diagnose(
     timeout: Timeout | None,
     total: float | None,
 ) -> RequestException:
-    """``error`` again (same class), its message led by what happened and the
+    """``error`` itself, its message led by what happened and the
     connection's facts, with them as ``error.connection_info``.
 
+    The object is kept (class, ``args`` shape, ``request``, chaining):
     requests' own phrases (``Connection aborted.``, ``Read timed out.``)
-    stay in the message, after the facts; the original exception is the new
-    one's ``__cause__`` (the caller raises it ``from``).
+    stay in the message, after the facts.
     """
     if getattr(error, "connection_info", None) is not None:
         return error
@@ -262,17 +262,25 @@ def diagnose(
         bound=bound,
         **facts,  # type: ignore[arg-type]
     )
-    message = f"{_headline(error, info)} ({info}): {error}"
-    try:
-        diagnosed = type(error)(
-            message,
-            request=error.request or request,
-            response=error.response,
-        )
-    except TypeError:  # a subclass with a constructor of its own
-        diagnosed = error
-    diagnosed.connection_info = info  # type: ignore[attr-defined]
-    return diagnosed
+    _lead_message(error, f"{_headline(error, info)} ({info})")
+    error.connection_info = info  # type: ignore[attr-defined]
+    return error
+
+
+def _lead_message(error: BaseException, text: str) -> None:
+    """Put ``text`` in front of the message, where the message is: requests
+    raises ``ConnectionError(urllib3_error)``, and code (requests' own tests
+    among it) reads ``exc.args[0].args[0]``, so every ``args`` keeps its
+    shape and only the first string is prefixed."""
+    target = error
+    for _ in range(3):
+        first = target.args[0] if target.args else None
+        if isinstance(first, str):
+            target.args = (f"{text}: {first}", *target.args[1:])
+            return
+        if not isinstance(first, BaseException):
+            return
+        target = first
 
 
 def diagnose_body(
