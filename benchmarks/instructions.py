@@ -14,26 +14,77 @@ For each client, the script runs a child process under callgrind twice, with
 100 and with 100 + N small GETs against the benchmark server (which runs
 untraced, in its own process), and divides the difference by N. Start-up and
 imports cancel out. Needs valgrind (Debian: ``apt install valgrind``); each
-client takes about a minute.
+client takes about a minute. ``--only TEXT`` counts only the clients whose
+name contains it.
+
+Two more ManagedSession rows price the learned keep-alive
+(``KeepAlivePolicy.learn_idle_timeout``): with learning off, and with a
+learned idle timeout already in force for the host (60 s, so every request
+still reuses, and every check-out and release consults it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BASE = 100
 
 
-def _child(client: str, count: int) -> None:
-    from benchserver import BenchServer
+@contextlib.contextmanager
+def _managed_learning_off() -> Any:
+    from requests_managed import KeepAlivePolicy, ManagedSession
+
+    policy = KeepAlivePolicy(learn_idle_timeout=False)
+    with ManagedSession(policy=policy) as session:
+        yield lambda url: session.get(url).content
+
+
+@contextlib.contextmanager
+def _managed_learned() -> Any:
+    from urllib3.util import parse_url
+
+    from requests_managed import ManagedSession
+    from requests_managed._policy import IdleLearning
+
+    with ManagedSession() as session:
+
+        def get(url: str) -> bytes:
+            if not get.seeded:  # type: ignore[attr-defined]
+                content = session.get(url).content
+                # benchmark only: plant a learned 60 s idle timeout (private)
+                parsed = parse_url(url)
+                key = ("http", parsed.host, parsed.port)
+                manager: Any = session._rm_adapter._rm_manager
+                counters = manager._counters[key]
+                counters.learning = IdleLearning((60.0, 60.5), 60.5)
+                get.seeded = True  # type: ignore[attr-defined]
+                return content
+            return session.get(url).content
+
+        get.seeded = False  # type: ignore[attr-defined]
+        yield get
+
+
+def _clients() -> dict[str, Any]:
     from harness import clients
 
-    with BenchServer() as server, clients()[client]() as get:
+    found: dict[str, Any] = dict(clients())
+    found["ManagedSession, learning off"] = _managed_learning_off
+    found["ManagedSession, timeout learned"] = _managed_learned
+    return found
+
+
+def _child(client: str, count: int) -> None:
+    from benchserver import BenchServer
+
+    with BenchServer() as server, _clients()[client]() as get:
         url = server.url("/small")
         for _ in range(count):
             get(url)
@@ -65,6 +116,7 @@ def _instructions(client: str, count: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, metavar="N")
+    parser.add_argument("--only", default="", metavar="TEXT")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -73,22 +125,23 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed; nothing measured", file=sys.stderr)
         return 1
-    from harness import clients
-
     per_request: dict[str, float] = {}
-    for client in clients():
+    for client in _clients():
+        if args.only not in client:
+            continue
         sys.stderr.write(f"\rcounting {client} ...".ljust(60))
         sys.stderr.flush()
         base = _instructions(client, BASE)
         more = _instructions(client, BASE + args.requests)
         per_request[client] = (more - base) / args.requests
     sys.stderr.write("\r" + " " * 60 + "\r")
-    reference = per_request["requests.Session"]
+    reference = per_request.get("requests.Session")
     print(f"Instructions per small GET (user space, {args.requests} requests)\n")
     print("| client | instructions/request | vs requests.Session |")
     print("|---|---:|---:|")
     for client, count in per_request.items():
-        print(f"| {client} | {count:,.0f} | {reference / count:.2f}x fewer |")
+        ratio = "-" if reference is None else f"{reference / count:.2f}x fewer"
+        print(f"| {client} | {count:,.0f} | {ratio} |")
     return 0
 
 

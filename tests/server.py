@@ -128,6 +128,7 @@ class _Connection:
         self.cid = cid
         self.buffer = bytearray()
         self.last_activity = time.monotonic()
+        self.replied_at = self.last_activity  # when the last reply was sent
 
     # -- receiving -------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class _Connection:
 
     def _need_more(self) -> None:
         """Wait for more request bytes; the idle limit applies."""
-        idle = self.server.idle_close_after
+        idle = None if self.server.idle_close_race else self.server.idle_close_after
         while True:
             timeout = _POLL
             if idle is not None:
@@ -206,7 +207,15 @@ class _Connection:
         head = b""
         while not head:  # tolerate empty lines before a request line
             head = self._read_until(b"\r\n\r\n", _HEAD_LIMIT, 431).lstrip(b"\r\n")
-        if index == self.server.cut_after_head:
+        cut = index == self.server.cut_after_head
+        if self.server.idle_close_race and index > 1:
+            idle = time.monotonic() - self.replied_at
+            if idle >= (self.server.idle_close_after or 0.0):
+                cut = True
+                with self.server._cond:
+                    self.server.requests_cut += 1
+                    self.server._changed()
+        if cut:
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
@@ -410,7 +419,12 @@ class Server:
     ``cut_after_head=N``: the N-th request on each connection is cut off with
     an RST as soon as its head has arrived, while the client may still be
     sending its body (the server closing a keep-alive connection as a
-    request arrives, made deterministic).
+    request arrives, made deterministic). ``idle_close_race=True`` (with
+    ``idle_close_after``): the idle limit is noticed only when the next
+    request arrives, counted from the last reply; past it, that request is
+    cut off as by ``cut_after_head`` and counted in ``requests_cut``. This is
+    the race a client loses when it sends just as the server closes an idle
+    connection unannounced, made certain: the socket looks alive until then.
     """
 
     def __init__(
@@ -424,6 +438,7 @@ class Server:
         backlog: int = 128,
         record: bool = True,
         cut_after_head: int | None = None,
+        idle_close_race: bool = False,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -437,11 +452,13 @@ class Server:
         self.backlog = backlog
         self.record = record
         self.cut_after_head = cut_after_head
+        self.idle_close_race = idle_close_race
         self.port = 0
         # counters; written under self._cond
         self.connections_opened = 0
         self.connections_closed = 0
         self.requests_served = 0
+        self.requests_cut = 0  # idle_close_race: requests cut off unanswered
         self.requests: list[Request] = []
         self.handler_errors: list[Exception] = []
         self._per_connection: dict[int, int] = {}
@@ -643,6 +660,7 @@ class Server:
             while outcome == "keep":
                 index += 1
                 outcome = self._serve_one(conn, index)
+                conn.replied_at = time.monotonic()
         except (_Closed, _IdleClose, OSError):  # OSError includes ssl.SSLError
             pass
         finally:

@@ -62,6 +62,7 @@ def test_get_prints_response_on_stdout_and_the_stats_table_on_stderr(
     assert table["reused"] == "0"
     assert table["idle now"] == "1"
     assert table["closed"] == "none"
+    assert table["learned idle timeout"] == "none"
     assert table["timeout"] == "Timeout(connect=5.0, read=30.0, total=300.0)"
     assert table["time to headers"].endswith(" ms")
 

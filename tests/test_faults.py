@@ -109,6 +109,12 @@ def test_fault_is_bounded_typed_and_leaves_the_session_healthy(
             session.get(server.url + "/fault").content  # noqa: B018
         assert time.monotonic() - start < BOUND
         assert isinstance(info.value, requests.RequestException)
+        if not isinstance(info.value, requests.TooManyRedirects):
+            # every failure on a connection carries its facts
+            facts = info.value.connection_info  # type: ignore[attr-defined]
+            assert facts.url == server.url + "/fault"
+            assert facts.phase in ("read", "body")
+            assert str(facts) in str(info.value)
         server.handler = lambda request: Reply(body=b"healthy")
         assert session.get(server.url + "/next").text == "healthy"
         stats = session.pool_stats().for_url(server.url)

@@ -9,13 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from requests_managed._policy import (
+    LEARN_WINDOW,
+    NOTHING_LEARNED,
     CloseReason,
     ConnectionFacts,
     Decision,
     ExchangeFacts,
+    IdleLearning,
     KeepAlivePolicy,
     decide_checkout,
     decide_release,
+    observe_idle_close,
+    observe_idle_reuse,
     parse_keep_alive,
     should_drain,
 )
@@ -32,8 +37,10 @@ def facts(
     server_idle: float | None = None,
     server_max: int | None = None,
     announced_at: int = 0,
+    learned: float | None = None,
 ) -> ConnectionFacts:
     return ConnectionFacts(
+        learned_idle_timeout=learned,
         created=NOW - age,
         last_used=NOW - idle,
         requests=requests,
@@ -96,6 +103,18 @@ CHECKOUT_CASES = [
         {},
         facts(requests=4, server_max=0, announced_at=4),
         Decision(False, R.SERVER_KEEP_ALIVE_MAX),
+    ),
+    # a learned idle timeout retires with the same margin as an announced one
+    ({}, facts(learned=2.0, idle=1.59), Decision(True)),
+    ({}, facts(learned=2.0, idle=1.6), Decision(False, R.LEARNED_IDLE_TIMEOUT)),
+    ({}, facts(learned=10.0, idle=9.0), Decision(False, R.LEARNED_IDLE_TIMEOUT)),
+    ({"learn_idle_timeout": False}, facts(learned=2.0, idle=5), Decision(True)),
+    # what the server announces wins over what was learned about it
+    ({}, facts(learned=1.0, server_idle=5.0, idle=2), Decision(True)),
+    (
+        {"honor_server_keep_alive": False},
+        facts(learned=1.0, server_idle=5.0, idle=2),
+        Decision(False, R.LEARNED_IDLE_TIMEOUT),
     ),
     # idle expiry is reported before the server's hint when both apply
     (
@@ -222,6 +241,76 @@ def test_honor_flag_must_be_bool() -> None:
         KeepAlivePolicy(honor_server_keep_alive="yes")  # type: ignore[arg-type]
 
 
+def test_learn_flag_must_be_bool() -> None:
+    with pytest.raises(TypeError, match=r"learn_idle_timeout must be a bool, got 1"):
+        KeepAlivePolicy(learn_idle_timeout=1)  # type: ignore[arg-type]
+
+
+# -- learning the idle timeout --------------------------------------------------
+
+
+def learn(*closes: float) -> IdleLearning:
+    learning = NOTHING_LEARNED
+    for idle in closes:
+        learning = observe_idle_close(learning, idle)
+    return learning
+
+
+def test_one_observed_close_teaches_nothing() -> None:
+    assert learn(2.3).estimate is None
+
+
+def test_learned_timeout_is_the_second_shortest_close() -> None:
+    # one early close (a restart, a reset by a load balancer) is outvoted
+    assert learn(2.4, 0.1, 2.05, 2.2).estimate == 2.05
+    assert learn(2.4, 2.1).estimate == 2.4
+
+
+def test_reuse_forgets_the_closes_it_contradicts() -> None:
+    learning = learn(0.5, 2.1, 2.3)
+    assert learning.estimate == 2.1
+    after = observe_idle_reuse(learning, 1.0)  # kept 1.0 s: 0.5 was no timeout
+    assert after.closes == (2.1, 2.3) and after.estimate == 2.3
+
+
+def test_reuse_shorter_than_every_close_changes_nothing() -> None:
+    learning = learn(2.1, 2.3)
+    assert observe_idle_reuse(learning, 1.9) is learning
+    assert observe_idle_reuse(NOTHING_LEARNED, 5.0) is NOTHING_LEARNED
+
+
+def test_a_shortened_server_timeout_is_learned_from_new_closes() -> None:
+    learning = observe_idle_reuse(learn(), 9.0)  # the server kept 9 s once
+    learning = learn(*learning.closes, 2.0, 2.2, 2.1)
+    assert learning.estimate == 2.1
+
+
+@pytest.mark.parametrize("idle", [-1.0, math.nan, math.inf])
+def test_impossible_idle_times_are_ignored(idle: float) -> None:
+    assert observe_idle_close(learn(2.0), idle) == learn(2.0)
+
+
+observations = st.lists(
+    st.tuples(st.booleans(), st.floats(0, 1e4, allow_nan=False)), max_size=60
+)
+
+
+@given(observations)
+def test_learning_memory_is_bounded_and_the_estimate_is_an_observed_close(
+    steps: list[tuple[bool, float]],
+) -> None:
+    learning = NOTHING_LEARNED
+    for is_close, idle in steps:
+        observe = observe_idle_close if is_close else observe_idle_reuse
+        learning = observe(learning, idle)
+        assert len(learning.closes) <= LEARN_WINDOW
+        if learning.estimate is None:
+            assert len(learning.closes) < 2
+        else:
+            assert learning.estimate in learning.closes
+            assert sum(t <= learning.estimate for t in learning.closes) >= 2
+
+
 # -- invariants -----------------------------------------------------------------
 
 seconds = st.floats(min_value=0.001, max_value=1e5, allow_nan=False)
@@ -234,6 +323,7 @@ policies = st.builds(
     honor_server_keep_alive=st.booleans(),
     keep_alive_margin=st.floats(0, 10),
     drain_limit=st.integers(0, 1 << 20),
+    learn_idle_timeout=st.booleans(),
 )
 connections = st.builds(
     ConnectionFacts,
@@ -243,6 +333,7 @@ connections = st.builds(
     server_idle_timeout=st.none() | st.floats(0, 1e4),
     server_max_requests=st.none() | st.integers(0, 2000),
     requests_at_announcement=st.integers(0, 2000),
+    learned_idle_timeout=st.none() | st.floats(0, 1e4),
 )
 exchanges = st.builds(
     ExchangeFacts,

@@ -368,3 +368,19 @@ def test_the_suite_cannot_reach_beyond_loopback() -> None:
         pytest.raises(pytest_socket.SocketConnectBlockedError),
     ):
         socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1
+
+
+def test_idle_close_race_cuts_the_request_that_arrives_past_the_limit() -> None:
+    with (
+        Server(idle_close_after=0.2, idle_close_race=True) as server,
+        Client(server.port) as client,
+    ):
+        client.send(get())
+        assert client.response()[2] == b"ok"
+        time.sleep(0.3)  # past the limit; the connection is still open
+        assert server.open_connections() == 1
+        client.send(get("/late"))
+        with pytest.raises(ConnectionResetError):  # cut off with an RST
+            client.rest()
+        assert server.wait_for(lambda: server.requests_cut == 1)
+        assert server.requests_served == 1

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
 
 import pytest
 
@@ -15,6 +19,7 @@ from requests_managed import (
     HostStats,
     ManagedSession,
     PoolLimits,
+    PoolStats,
 )
 
 from .server import Reply, Server
@@ -145,3 +150,90 @@ def test_for_url_of_a_non_string_raises_type_error_naming_it() -> None:
         stats = session.pool_stats()
     with pytest.raises(TypeError, match=r"b'http://x/'"):
         stats.for_url(b"http://x/")  # type: ignore[arg-type]
+
+
+def test_to_dict_is_json_ready_with_reasons_as_strings(server: Server) -> None:
+    server.handler = lambda request: Reply(close=True)
+    with ManagedSession() as session:
+        session.get(server.url)
+        session.get(server.url)
+        stats = session.pool_stats()
+    data = json.loads(json.dumps(stats.to_dict()))
+    host = data["hosts"][f"http://127.0.0.1:{server.port}"]
+    assert host == {
+        "open": 0,
+        "idle": 0,
+        "in_use": 0,
+        "opened": 2,
+        "requests": 2,
+        "reuses": 0,
+        "waits": 0,
+        "pool_timeouts": 0,
+        "closed": {"server-close": 2},
+        "learned_idle_timeout": None,
+    }
+    assert data["total"] == host
+    assert data["unmanaged"] == {}
+    assert stats.for_url(server.url).to_dict() == host
+
+
+def test_to_dict_names_an_ipv6_origin_in_brackets() -> None:
+    stats = PoolStats(
+        hosts=MappingProxyType({("http", "::1", 8080): HostStats(requests=1)}),
+        total=HostStats(requests=1),
+    )
+    assert list(stats.to_dict()["hosts"]) == ["http://[::1]:8080"]
+
+
+def test_reprs_are_short_and_name_reasons_by_their_strings() -> None:
+    host = HostStats(
+        open=2,
+        idle=1,
+        in_use=1,
+        opened=3,
+        requests=10,
+        reuses=7,
+        closed=MappingProxyType({CloseReason.SERVER_CLOSE: 1}),
+        learned_idle_timeout=2.0,
+    )
+    assert repr(host) == (
+        "<HostStats open=2 (idle=1, in_use=1) | opened=3 requests=10 reuses=7 "
+        "| closed: server-close=1 | learned idle timeout 2 s>"
+    )
+    stats = PoolStats(hosts=MappingProxyType({("http", "a", 80): host}), total=host)
+    assert repr(stats) == (
+        "<PoolStats 1 host | open=2 (idle=1, in_use=1) | requests=10 reuses=7 closed=1>"
+    )
+    assert "waits=4 pool_timeouts=1" in repr(HostStats(waits=4, pool_timeouts=1))
+    unmanaged = dataclasses.replace(
+        stats, unmanaged=MappingProxyType({"mock://": "builds no urllib3 pools"})
+    )
+    assert repr(unmanaged).endswith("closed=1 | unmanaged: mock://>")
+    assert unmanaged.to_dict()["unmanaged"] == {"mock://": "builds no urllib3 pools"}
+
+
+def test_events_carry_the_connection_age_and_the_time_a_request_waited(
+    server: Server,
+) -> None:
+    events: list[ConnectionEvent] = []
+    limits = PoolLimits(max_per_host=1, wait_timeout=30)
+    with ManagedSession(limits=limits) as session:
+        session.subscribe(events.append)
+        done: list[int] = []
+        with session.get(server.url, stream=True):
+            waiter = threading.Thread(
+                target=lambda: done.append(session.get(server.url).status_code)
+            )
+            waiter.start()
+            assert server.wait_for(
+                lambda: session.pool_stats().for_url(server.url).waits == 1
+            )
+        waiter.join(timeout=30)
+        assert done == [200]
+    (waited,) = [e for e in events if e.kind is EventKind.WAITED]
+    assert waited.waited is not None and waited.waited > 0
+    opened = next(e for e in events if e.kind is EventKind.OPENED)
+    assert waited.connection_id == opened.connection_id  # granted that one
+    (closed,) = [e for e in events if e.kind is EventKind.CLOSED]
+    assert closed.reason is CloseReason.SESSION_CLOSED
+    assert closed.age > 0 and closed.waited is None

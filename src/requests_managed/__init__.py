@@ -11,7 +11,14 @@ from ._install import Installation, install, installed, uninstall
 from ._limits import PoolLimits
 from ._policy import CloseReason, Decision, KeepAlivePolicy
 from ._session import ManagedSession
-from ._stats import ConnectionEvent, ConnectionListener, EventKind, HostStats, PoolStats
+from ._stats import (
+    ConnectionEvent,
+    ConnectionInfo,
+    ConnectionListener,
+    EventKind,
+    HostStats,
+    PoolStats,
+)
 from ._timeouts import UNBOUNDED, Timeout
 from .exceptions import (
     BodyReadTimeout,
@@ -31,6 +38,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_init.py checks)
     "BodyReadTimeout",
     "CloseReason",
     "ConnectionEvent",
+    "ConnectionInfo",
     "ConnectionLeakWarning",
     "ConnectionListener",
     "DeadlineExceeded",

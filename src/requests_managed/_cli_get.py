@@ -387,6 +387,12 @@ def _print_stats(
         ("reused", str(host.reuses)),
         ("idle now", str(host.idle)),
         ("closed", closed or "none"),
+        (
+            "learned idle timeout",
+            "none"
+            if host.learned_idle_timeout is None
+            else f"{host.learned_idle_timeout:.3g} s",
+        ),
         ("time to headers", f"{response.elapsed.total_seconds() * 1000:.1f} ms"),
         ("total time", f"{(time.monotonic() - started) * 1000:.1f} ms"),
         ("timeout", repr(timeout)),

@@ -24,10 +24,15 @@ from requests.exceptions import (
 from requests.exceptions import (
     SSLError as RequestsSSLError,
 )
+from requests.exceptions import (
+    Timeout as RequestsTimeout,
+)
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 
 from ._deadline import Deadline
 from ._manager import DeadlinePassed, ManagerClosed, PoolWaitTimeout
+from ._stats import ConnectionInfo
+from ._timeouts import Timeout
 from .exceptions import (
     BodyReadTimeout,
     DeadlineExceeded,
@@ -41,6 +46,8 @@ __all__ = [
     "BODY_ERRORS",
     "body_deadline_error",
     "deadline_error",
+    "diagnose",
+    "diagnose_body",
     "translate_body",
     "translate_send",
 ]
@@ -145,20 +152,151 @@ def translate_send(
     """What ``send()`` raises instead of ``exc``; ``None``: raise ``exc`` itself.
 
     Past the deadline, any requests error (a read timeout, a reset caused by
-    the watchdog's abort) is the deadline's doing and says so.
+    the watchdog's abort) is the deadline's doing and says so. An error on a
+    pooled connection then gets its facts (:func:`diagnose`).
     """
     for source, translate in SEND_ERRORS:
         if isinstance(exc, source):
             return translate(exc, deadline, request)
-    if not isinstance(exc, RequestException) or isinstance(exc, DeadlineExceeded):
+    if not isinstance(exc, RequestException):
         return None
-    if deadline.passed():
-        return deadline_error(deadline, request)
-    marker = _inner(exc)
-    for source, target in WRAPPED_ERRORS:
-        if isinstance(marker, source) and not isinstance(exc, target):
-            return target(str(marker), request=request)
+    error: RequestException = exc
+    if isinstance(exc, DeadlineExceeded):
+        pass
+    elif deadline.passed():
+        error = deadline_error(deadline, request)
+    else:
+        marker = _inner(exc)
+        for source, target in WRAPPED_ERRORS:
+            if isinstance(marker, source) and not isinstance(exc, target):
+                error = target(str(marker), request=request)
+                break
+    found = _facts_in(exc)
+    if found is not None:
+        facts, timeout = found
+        error = diagnose(error, request, facts, timeout, deadline.total)
+    return None if error is exc else error
+
+
+# -- errors that diagnose themselves -------------------------------------------
+
+#: The errors about a connection: they carry its facts.
+_CONNECTION_ERRORS = (RequestsConnectionError, RequestsTimeout, ChunkedEncodingError)
+
+#: Which timeout bounds each phase.
+_PHASE_BOUNDS = {
+    "connect": "connect",
+    "tls": "connect",
+    "write": "write",
+    "read": "read",
+    "body": "read",
+}
+
+_Facts = tuple[dict[str, object], Timeout | None]
+
+
+def _facts_in(exc: BaseException) -> _Facts | None:
+    """The facts the pool shim attached (``_rm_facts``) to ``exc`` or to an
+    exception it wraps (``args``, ``reason``, the chain)."""
+    seen: list[BaseException] = [exc]
+    for _ in range(12):
+        if not seen:
+            return None
+        current = seen.pop()
+        facts = getattr(current, "_rm_facts", None)
+        if facts is not None:
+            return facts  # type: ignore[no-any-return]
+        seen.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (getattr(current, "reason", None), current.__cause__):
+            if isinstance(linked, BaseException):
+                seen.append(linked)
     return None
+
+
+def _headline(error: RequestException, info: ConnectionInfo) -> str:
+    if info.stale and not info.replayed:
+        return "server closed a reused connection before responding"
+    if isinstance(error, DeadlineExceeded):
+        return "total deadline passed"
+    # the facts that follow name the phase
+    if isinstance(error, RequestsTimeout):
+        return "timed out"
+    return "connection failed"
+
+
+def diagnose(
+    error: RequestException,
+    request: PreparedRequest | None,
+    facts: dict[str, object],
+    timeout: Timeout | None,
+    total: float | None,
+) -> RequestException:
+    """``error`` itself, its message led by what happened and the
+    connection's facts, with them as ``error.connection_info``.
+
+    The object is kept (class, ``args`` shape, ``request``, chaining):
+    requests' own phrases (``Connection aborted.``, ``Read timed out.``)
+    stay in the message, after the facts.
+    """
+    if getattr(error, "connection_info", None) is not None:
+        return error
+    phase = str(facts["phase"])
+    if isinstance(error, DeadlineExceeded):
+        bound_name: str | None = "total"
+        bound = total
+    else:
+        bound_name = _PHASE_BOUNDS.get(phase)
+        bound = (
+            getattr(timeout, bound_name)
+            if timeout is not None and bound_name is not None
+            else None
+        )
+        if timeout is None:
+            bound_name = None
+    method = (request.method if request is not None else None) or "?"
+    url = (request.url if request is not None else None) or "?"
+    info = ConnectionInfo(
+        method=method,
+        url=url,
+        bound_name=bound_name,
+        bound=bound,
+        **facts,  # type: ignore[arg-type]
+    )
+    _lead_message(error, f"{_headline(error, info)} ({info})")
+    error.connection_info = info  # type: ignore[attr-defined]
+    return error
+
+
+def _lead_message(error: BaseException, text: str) -> None:
+    """Put ``text`` in front of the message, where the message is: requests
+    raises ``ConnectionError(urllib3_error)``, and code (requests' own tests
+    among it) reads ``exc.args[0].args[0]``, so every ``args`` keeps its
+    shape and only the first string is prefixed."""
+    target = error
+    for _ in range(3):
+        first = target.args[0] if target.args else None
+        if isinstance(first, str):
+            target.args = (f"{text}: {first}", *target.args[1:])
+            return
+        if not isinstance(first, BaseException):
+            return
+        target = first
+
+
+def diagnose_body(
+    error: RequestException, raw: object, request: PreparedRequest | None
+) -> RequestException:
+    """``error`` raised reading the body of ``raw`` (a urllib3 response), with
+    the connection's facts when ``raw`` came through a managed connection."""
+    conn = getattr(raw, "_rm_conn", None)
+    manager = getattr(conn, "_rm_manager", None)
+    if manager is None or not isinstance(error, _CONNECTION_ERRORS):
+        return error
+    facts = manager.describe(conn._rm)  # type: ignore[union-attr]
+    facts["phase"] = "body"
+    deadline = getattr(raw, "_rm_deadline", None)
+    total = None if deadline is None else deadline.total
+    return diagnose(error, request, facts, conn._rm_timeout, total)  # type: ignore[union-attr]
 
 
 #: ``Response.iter_content``'s translation of urllib3 body errors, as a table.

@@ -113,13 +113,16 @@ class ConnRecord:
         "deadline",
         "generation",
         "id",
+        "idle_before",
         "key",
         "last_used",
         "pending_reason",
+        "phase",
         "pool",
         "requests",
         "requests_at_announcement",
         "state",
+        "waited",
         "will_close",
     )
 
@@ -140,6 +143,12 @@ class ConnRecord:
         self.last_used = now
         self.connected = False
         self.requests = 0
+        #: Seconds the connection sat idle before the request it serves now;
+        #: ``None`` while it serves its first.
+        self.idle_before: float | None = None
+        #: What the connection is doing for its request: "connect", "tls",
+        #: "write" or "read" (set by the shims; for error messages).
+        self.phase = "connect"
         self.announced_idle_timeout: float | None = None
         self.announced_max: int | None = None
         self.requests_at_announcement = 0
@@ -150,6 +159,9 @@ class ConnRecord:
         self.close_reason: CloseReason | None = None
         self.deadline: object | None = None
         self.arming: object | None = None
+        #: Seconds the request now holding it waited at a limit for it (or
+        #: for the room to open it); ``None`` if it did not wait.
+        self.waited: float | None = None
 
     def __repr__(self) -> str:
         return (

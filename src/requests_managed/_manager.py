@@ -53,9 +53,12 @@ from ._policy import (
     CloseReason,
     ConnectionFacts,
     ExchangeFacts,
+    IdleLearning,
     KeepAlivePolicy,
     decide_checkout,
     decide_release,
+    observe_idle_close,
+    observe_idle_reuse,
     parse_keep_alive,
     should_drain,
 )
@@ -133,7 +136,15 @@ class PooledConnection(Protocol):
 class PoolSlot:
     """The manager's side of one urllib3 pool: its key, idle stack and opener."""
 
-    __slots__ = ("__weakref__", "idle", "key", "new_conn", "open", "retired")
+    __slots__ = (
+        "__weakref__",
+        "counters",
+        "idle",
+        "key",
+        "new_conn",
+        "open",
+        "retired",
+    )
 
     def __init__(self, key: HostKey, new_conn: Callable[[], PooledConnection]) -> None:
         self.key = key
@@ -143,6 +154,9 @@ class PoolSlot:
         #: Why every connection of this pool closes on release (eviction or
         #: session close); ``None`` while the pool is in service.
         self.retired: CloseReason | None = None
+        #: The host's counters (shared by its pools), set by ``adopt``: one
+        #: attribute read instead of a tuple hash on every request.
+        self.counters: Counters
 
 
 class _Waiter:
@@ -189,6 +203,8 @@ class ConnectionManager:
         self._generation = 0
         self.listeners: tuple[ConnectionListener, ...] = ()
         _managers.add(self)
+        for hook in _creation_hooks:
+            hook(self)
 
     def __repr__(self) -> str:
         with self._lock:
@@ -227,7 +243,7 @@ class ConnectionManager:
         old = advance(rec, event)
         new = rec.state
         slot: PoolSlot = rec.pool  # type: ignore[assignment]
-        counters = self._counters[rec.key]
+        counters = slot.counters
         current = rec.generation == self._generation
         if old is _IDLE:
             idle = slot.idle
@@ -283,8 +299,7 @@ class ConnectionManager:
             if self._closed:
                 slot.retired = CloseReason.SESSION_CLOSED
             self._slots.add(slot)
-            if key not in self._counters:
-                self._counters[key] = Counters()
+            slot.counters = self._counters.setdefault(key, Counters())
         return slot
 
     def retire(self, slot: PoolSlot) -> None:
@@ -340,19 +355,30 @@ class ConnectionManager:
         front = False
         while True:
             grant = self._acquire(slot, force_new, give_up, wait, deadline, front)
+            rec = grant if isinstance(grant, ConnRecord) else grant._rm
+            if rec.waited is not None:
+                self._emit(EventKind.WAITED, rec)
             if isinstance(grant, ConnRecord):
                 return self._open(slot, grant, deadline)
             conn = grant
-            reason = self._unusable(conn)
+            now = self._clock()
+            reason = self._unusable(conn, now)
             if reason is None:
-                self._arm(conn._rm, conn, deadline)
+                rec.idle_before = now - rec.last_used
+                self._arm(rec, conn, deadline)
                 return conn
             # Expired or dropped while idle: close it and go round again,
             # ahead of callers who arrived later.
             to_close = [conn]
+            learned = False
             with self._lock:
-                self._apply(conn._rm, ConnEvent.CLOSE, conn, reason)
+                self._apply(rec, ConnEvent.CLOSE, conn, reason)
+                if reason is CloseReason.SERVER_CLOSE:
+                    # the server closed it unannounced: evidence of its timeout
+                    learned = self._learn(rec, observe_idle_close, now - rec.last_used)
             self._close_all(to_close)
+            if learned:
+                self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
             front = True
 
     def _acquire(
@@ -403,6 +429,7 @@ class ConnectionManager:
             self._waiters.append(waiter)
         counters = self._counters[slot.key]
         counters.waits += 1
+        queued = self._clock()
         try:
             while waiter.grant is None and not waiter.closed:
                 left = None if give_up is None else give_up - self._clock()
@@ -414,6 +441,8 @@ class ConnectionManager:
             raise
         grant = waiter.grant
         if grant is not None:
+            rec = grant if isinstance(grant, ConnRecord) else grant._rm
+            rec.waited = self._clock() - queued
             return grant
         self._abandon(waiter, to_close)
         if waiter.closed:
@@ -457,6 +486,7 @@ class ConnectionManager:
         if not force_new and slot.idle:
             conn = slot.idle[-1]  # LIFO: the most recently used
             self._apply(conn._rm, ConnEvent.CHECKOUT, conn)
+            conn._rm.waited = None
             return conn
         key = slot.key
         limits = self.limits
@@ -500,10 +530,12 @@ class ConnectionManager:
                 waiter.grant = grant
                 waiter.cond.notify()
 
-    def _unusable(self, conn: PooledConnection) -> CloseReason | None:
+    def _unusable(self, conn: PooledConnection, now: float) -> CloseReason | None:
         """Why an idle connection just taken must not be used (outside the lock)."""
         rec = conn._rm
-        decision = decide_checkout(self.policy, _facts(rec), self._clock())
+        # An immutable value, replaced under the lock: reading it is safe.
+        learned = rec.pool.counters.learning.estimate  # type: ignore[attr-defined]
+        decision = decide_checkout(self.policy, _facts(rec, learned), now)
         if not decision.keep:
             return decision.reason
         if conn.rm_dropped():
@@ -567,7 +599,7 @@ class ConnectionManager:
         rec.requests += 1
         rec.will_close = False
         with self._lock:
-            counters = self._counters[rec.key]
+            counters: Counters = rec.pool.counters  # type: ignore[attr-defined]
             counters.requests += 1
             if reused:
                 counters.reuses += 1
@@ -619,10 +651,16 @@ class ConnectionManager:
         now = self._clock()
         decision = decide_release(self.policy, _facts(rec), exchange, now)
         to_close: list[PooledConnection] = []
+        learned = False
         with self._lock:
             if rec.state is not _ACTIVE:
                 return
             rec.last_used = now
+            if (
+                rec.idle_before is not None and rec.pool.counters.learning.closes  # type: ignore[attr-defined]
+            ):
+                # answered after idle_before seconds: the server keeps that long
+                learned = self._learn(rec, observe_idle_reuse, rec.idle_before)
             reason = decision.reason if not decision.keep else self._retirement(rec)
             if reason is None:
                 self._apply(rec, ConnEvent.CHECKIN, conn)
@@ -633,6 +671,8 @@ class ConnectionManager:
                 to_close.append(conn)
                 self._assign(to_close)
         self._close_all(to_close)
+        if learned:
+            self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
 
     def discarded(self, conn: PooledConnection) -> None:
         """``conn`` was closed by someone else (urllib3 after an error, a
@@ -667,6 +707,63 @@ class ConnectionManager:
         if deadline_passed:
             return CloseReason.DEADLINE
         return rec.pending_reason or CloseReason.ERROR
+
+    def _learn(
+        self,
+        rec: ConnRecord,
+        observe: Callable[[IdleLearning, float], IdleLearning],
+        idle: float | None,
+    ) -> bool:
+        """Feed one observation to the host's learning (lock held); True if
+        the estimate changed."""
+        if idle is None or not self.policy.learn_idle_timeout:
+            return False
+        counters = self._counters[rec.key]
+        old = counters.learning
+        new = observe(old, idle)
+        if new is old:
+            return False
+        counters.learning = new
+        if new.estimate == old.estimate:
+            return False
+        scheme, host, port = rec.key
+        logger.debug(
+            "learned idle timeout of %s://%s:%d: %s (closes seen at idle %s s)",
+            scheme,
+            host,
+            port,
+            "forgotten" if new.estimate is None else f"{new.estimate:.3f} s",
+            ", ".join(f"{t:.3f}" for t in new.closes),
+        )
+        return True
+
+    def describe(self, rec: ConnRecord) -> dict[str, object]:
+        """The connection's facts for an error message (``ConnectionInfo``
+        fields), read now; no lock (plain values, for a message only)."""
+        reused = rec.idle_before is not None
+        return {
+            "reused": reused,
+            "age": self._clock() - rec.created if rec.connected else None,
+            "idle": rec.idle_before,
+            "requests_served": max(rec.requests - 1, 0),
+            "announced_idle_timeout": rec.announced_idle_timeout,
+            "announced_max": rec.announced_max,
+            "learned_idle_timeout": (
+                rec.pool.counters.learning.estimate  # type: ignore[attr-defined]
+                if self.policy.learn_idle_timeout
+                else None
+            ),
+            "phase": rec.phase,
+        }
+
+    def stale(self, conn: PooledConnection) -> None:
+        """A reused connection failed before any response byte: the server
+        had closed it while idle (evidence of its idle timeout)."""
+        rec = conn._rm
+        with self._lock:
+            learned = self._learn(rec, observe_idle_close, rec.idle_before)
+        if learned:
+            self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
 
     def _trim(self, key: HostKey, to_close: list[PooledConnection]) -> None:
         """Beyond ``max_idle_per_host``, close the oldest idle (lock held)."""
@@ -747,10 +844,13 @@ class ConnectionManager:
             self.listeners = (*self.listeners, listener)
 
         def unsubscribe() -> None:
-            with self._lock:
-                self.listeners = tuple(x for x in self.listeners if x is not listener)
+            self.unsubscribe(listener)
 
         return unsubscribe
+
+    def unsubscribe(self, listener: ConnectionListener) -> None:
+        with self._lock:
+            self.listeners = tuple(x for x in self.listeners if x is not listener)
 
     def _emit(self, kind: EventKind, rec: ConnRecord) -> None:
         listeners = self.listeners
@@ -761,6 +861,12 @@ class ConnectionManager:
             return
         reason = rec.close_reason if kind is EventKind.CLOSED else None
         scheme, host, port = rec.key
+        learned = waited = None
+        if kind is EventKind.IDLE_TIMEOUT_LEARNED:
+            learned = self._counters[rec.key].learning.estimate
+        elif kind is EventKind.WAITED:
+            waited = rec.waited
+        age = self._clock() - rec.created if rec.connected else 0.0
         if debug:
             logger.debug(
                 "connection %d to %s://%s:%d %s%s (%d requests served)",
@@ -774,7 +880,9 @@ class ConnectionManager:
             )
         if not listeners:
             return
-        event = ConnectionEvent(kind, scheme, host, port, rec.id, rec.requests, reason)
+        event = ConnectionEvent(
+            kind, scheme, host, port, rec.id, rec.requests, reason, learned, age, waited
+        )
         for listener in listeners:
             try:
                 listener(event)
@@ -782,8 +890,9 @@ class ConnectionManager:
                 logger.exception("connection listener %r failed", listener)
 
 
-def _facts(rec: ConnRecord) -> ConnectionFacts:
+def _facts(rec: ConnRecord, learned: float | None = None) -> ConnectionFacts:
     return ConnectionFacts(
+        learned_idle_timeout=learned,
         created=rec.created,
         last_used=rec.last_used,
         requests=rec.requests,
@@ -794,6 +903,15 @@ def _facts(rec: ConnRecord) -> ConnectionFacts:
 
 
 _managers: weakref.WeakSet[ConnectionManager] = weakref.WeakSet()
+
+#: Called with every new manager: ``requests_managed.otel.instrument()`` for
+#: all sessions sets one, and what it returns removes it (the only writers).
+_creation_hooks: tuple[Callable[[ConnectionManager], None], ...] = ()
+
+
+def live_managers() -> list[ConnectionManager]:
+    """Every manager of this process that is still referenced."""
+    return list(_managers)
 
 
 def _after_fork_in_child() -> None:

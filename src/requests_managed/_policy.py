@@ -22,6 +22,13 @@ Background, RFC 9112 section 9 (connection management):
   ``N``, at most ``keep_alive_margin`` seconds) and after ``M`` more requests:
   servers send the requests *left* on the connection (Apache counts down
   ``max=100, 99, 98, ...``), so ``M`` counts from the response that carried it.
+* Most servers never announce their idle timeout (gunicorn, uvicorn, nginx,
+  waitress send no ``Keep-Alive`` header); they close idle connections
+  silently, and a request sent as they do fails (9.5: "a client ... SHOULD
+  be prepared to retry"; a POST cannot be). :class:`IdleLearning` learns the
+  timeout a host does not announce from the closes the pool observes, and
+  :func:`decide_checkout` retires a connection the same margin before it as
+  before an announced one.
 * A connection is reusable only if the previous response was read to its end
   (9.3: message framing). Unread bytes must be drained or the connection
   closed; draining is worth it only for a small known remainder.
@@ -40,11 +47,15 @@ __all__ = [
     "ConnectionFacts",
     "Decision",
     "ExchangeFacts",
+    "IdleLearning",
     "KeepAlivePolicy",
     "decide_checkout",
     "decide_release",
     "may_replay",
+    "observe_idle_close",
+    "observe_idle_reuse",
     "parse_keep_alive",
+    "replay_refusal",
     "should_drain",
 ]
 
@@ -60,6 +71,9 @@ class CloseReason(enum.Enum):
     MAX_REQUESTS = "max-requests"
     #: Idle close to the server's ``Keep-Alive: timeout=N``.
     SERVER_KEEP_ALIVE_TIMEOUT = "server-keep-alive-timeout"
+    #: Idle close to the host's idle timeout learned from closes the server
+    #: did not announce (``KeepAlivePolicy.learn_idle_timeout``).
+    LEARNED_IDLE_TIMEOUT = "learned-idle-timeout"
     #: Served the server's ``Keep-Alive: max=M`` requests.
     SERVER_KEEP_ALIVE_MAX = "server-keep-alive-max"
     #: The server said ``Connection: close`` (or HTTP/1.0 without keep-alive),
@@ -116,6 +130,14 @@ class KeepAlivePolicy:
         drain_limit: A response closed with at most this many body bytes
             unread is read to its end so its connection can be reused; with
             more, the connection is closed (``unread-body``).
+        learn_idle_timeout: Learn, per host, the idle timeout a server does
+            not announce, from the idle connections it is seen to close (a
+            closed socket found at check-out, a reused connection reset
+            before any response byte), and retire idle connections the same
+            margin before it as before an announced ``timeout=N``
+            (``learned-idle-timeout``). The estimate needs two observed
+            closes and shows in ``pool_stats()`` as
+            ``HostStats.learned_idle_timeout``.
 
     Raises:
         TypeError: a field is of the wrong type (``honor_server_keep_alive``
@@ -130,6 +152,7 @@ class KeepAlivePolicy:
     honor_server_keep_alive: bool = True
     keep_alive_margin: float = 1.0
     drain_limit: int = 65536
+    learn_idle_timeout: bool = True
 
     def __post_init__(self) -> None:
         check_seconds("idle_timeout", self.idle_timeout)
@@ -139,6 +162,10 @@ class KeepAlivePolicy:
             raise TypeError(
                 "honor_server_keep_alive must be a bool, "
                 f"got {self.honor_server_keep_alive!r}"
+            )
+        if not isinstance(self.learn_idle_timeout, bool):
+            raise TypeError(
+                f"learn_idle_timeout must be a bool, got {self.learn_idle_timeout!r}"
             )
         check_seconds(
             "keep_alive_margin",
@@ -168,6 +195,8 @@ class ConnectionFacts:
     #: response that carried it, which was request ``requests_at_announcement``.
     server_max_requests: int | None = None
     requests_at_announcement: int = 0
+    #: The host's idle timeout as learned (:class:`IdleLearning`), if any.
+    learned_idle_timeout: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -214,15 +243,14 @@ def _retire(
 MARGIN_SHARE = 0.2
 
 
-def server_margin(policy: KeepAlivePolicy, conn: ConnectionFacts) -> float:
-    """How long before the server's announced ``timeout=N`` to retire.
+def server_margin(policy: KeepAlivePolicy, timeout: float) -> float:
+    """How long before a server's idle ``timeout`` (announced or learned) to retire.
 
-    A fifth of ``N``, at most ``keep_alive_margin``: a fixed second would
+    A fifth of it, at most ``keep_alive_margin``: a fixed second would
     waste half the reuse against Apache's common ``timeout=2``, while the
     race it guards against (the server closing as the request is sent) lasts
-    a round trip, not a share of ``N``.
+    a round trip, not a share of the timeout.
     """
-    timeout = conn.server_idle_timeout or 0.0
     return min(policy.keep_alive_margin, MARGIN_SHARE * timeout)
 
 
@@ -233,12 +261,15 @@ def decide_checkout(
     idle = now - conn.last_used
     if policy.idle_timeout is not None and idle >= policy.idle_timeout:
         return Decision(False, CloseReason.IDLE_EXPIRED)
-    if (
-        policy.honor_server_keep_alive
-        and conn.server_idle_timeout is not None
-        and idle >= conn.server_idle_timeout - server_margin(policy, conn)
-    ):
-        return Decision(False, CloseReason.SERVER_KEEP_ALIVE_TIMEOUT)
+    announced = conn.server_idle_timeout if policy.honor_server_keep_alive else None
+    if announced is not None:
+        # What the server says wins over what was learned about it.
+        if idle >= announced - server_margin(policy, announced):
+            return Decision(False, CloseReason.SERVER_KEEP_ALIVE_TIMEOUT)
+    elif policy.learn_idle_timeout and conn.learned_idle_timeout is not None:
+        learned = conn.learned_idle_timeout
+        if idle >= learned - server_margin(policy, learned):
+            return Decision(False, CloseReason.LEARNED_IDLE_TIMEOUT)
     reason = _retire(policy, conn, now)
     return KEEP if reason is None else Decision(False, reason)
 
@@ -266,6 +297,75 @@ def decide_release(
         return Decision(False, CloseReason.UNREAD_BODY)
     reason = _retire(policy, conn, now)
     return KEEP if reason is None else Decision(False, reason)
+
+
+# -- learning the idle timeout a server does not announce ------------------------
+#
+# RFC 9112 section 9.5 lets a server close an idle connection whenever it
+# likes, and most do so after a fixed idle time they never announce. The pool
+# observes two kinds of evidence about that time T, per host:
+#
+# * a close: an idle connection found closed (readable: EOF or a reset) when
+#   it was checked out after ``idle`` seconds, or a reused connection that
+#   failed before any response byte after ``idle`` seconds. So T <= idle
+#   (an upper bound; the exact race when it is the failure).
+# * a reuse: a reused connection answered after ``idle`` seconds. So T > idle.
+#
+# The estimate is the second-shortest idle time of the last LEARN_WINDOW
+# closes: the shortest ``t`` such that two observed closes happened at idle
+# times <= ``t``. One close for another cause (a restart, a load balancer's
+# reset) is not enough to shorten the estimate, and memory per host is
+# LEARN_WINDOW floats. A reuse after ``idle`` seconds contradicts every close
+# recorded at an idle time <= ``idle`` (that close was not the idle timeout,
+# or the server has since lengthened it), so those are forgotten; new closes
+# after the server shortens its timeout are kept, and win. Once the estimate
+# is acted on, connections are retired before it and no longer produce
+# evidence beyond it: the estimate errs short, which costs a reconnect, never
+# a failed request.
+
+#: Closes remembered per host (the bound on memory).
+LEARN_WINDOW = 8
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IdleLearning:
+    """What one host's observed closes say about its idle timeout.
+
+    Attributes:
+        closes: idle seconds at which the server was seen to have closed a
+            connection, oldest first, at most ``LEARN_WINDOW``.
+        estimate: the learned idle timeout, ``None`` until two closes agree.
+    """
+
+    closes: tuple[float, ...] = ()
+    estimate: float | None = None
+
+
+NOTHING_LEARNED = IdleLearning()
+
+
+def _learned(closes: tuple[float, ...]) -> IdleLearning:
+    estimate = sorted(closes)[1] if len(closes) >= 2 else None
+    return IdleLearning(closes, estimate)
+
+
+def observe_idle_close(learning: IdleLearning, idle: float) -> IdleLearning:
+    """The server had closed a connection idle ``idle`` seconds."""
+    if not math.isfinite(idle) or idle < 0:
+        return learning
+    return _learned((*learning.closes, idle)[-LEARN_WINDOW:])
+
+
+def observe_idle_reuse(learning: IdleLearning, idle: float) -> IdleLearning:
+    """A connection idle ``idle`` seconds was reused and answered.
+
+    Returns ``learning`` itself when nothing changes (the common case, so
+    the caller can skip the store).
+    """
+    closes = learning.closes
+    if not closes or idle < min(closes):
+        return learning
+    return _learned(tuple(t for t in closes if t > idle))
 
 
 def should_drain(policy: KeepAlivePolicy, exchange: ExchangeFacts) -> bool:
@@ -327,3 +427,12 @@ def may_replay(method: str, body: object) -> bool:
     return method.upper() in IDEMPOTENT_METHODS and (
         body is None or isinstance(body, (bytes, str))
     )
+
+
+def replay_refusal(method: str, body: object) -> str | None:
+    """Why :func:`may_replay` refuses, in words for an error message."""
+    if method.upper() not in IDEMPOTENT_METHODS:
+        return f"{method.upper()} is not idempotent"
+    if not (body is None or isinstance(body, (bytes, str))):
+        return "its body is a stream that cannot be sent again"
+    return None

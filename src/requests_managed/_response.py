@@ -26,7 +26,9 @@ from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
 from requests import Response
+from requests.exceptions import ChunkedEncodingError
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout as RequestsTimeout
 from urllib3 import HTTPResponse
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
@@ -35,11 +37,12 @@ from ._errors import (
     IncompleteHead,
     body_deadline_error,
     body_read_timeout,
+    diagnose_body,
     translate_body,
 )
 from ._leaks import CallSite, report
 from ._policy import ExchangeFacts
-from .exceptions import ResponseTooLarge
+from .exceptions import DeadlineExceeded, ResponseTooLarge
 
 if TYPE_CHECKING:
     from ._deadline import Deadline
@@ -331,7 +334,13 @@ class ManagedResponse(Response):
                         short = http.client.IncompleteRead(data, raw.length_remaining)
                         raise ProtocolError(f"Connection broken: {short!r}", short)
             except URLLIB3_BODY_ERRORS as exc:
-                raise translate_body(exc)  # noqa: B904 (as requests chains it)
+                # implicitly chained, as requests chains it
+                raise diagnose_body(translate_body(exc), raw, self.request)  # noqa: B904
+            except DeadlineExceeded as exc:
+                better = diagnose_body(exc, raw, self.request)
+                if better is exc:
+                    raise
+                raise better from exc
             self._content = data or b""
             self._content_consumed = True
             return self._content
@@ -345,8 +354,12 @@ class ManagedResponse(Response):
         ``BodyReadTimeout`` (a ``ConnectionError`` and a ``ReadTimeout``)."""
         try:
             yield from super().iter_content(chunk_size, decode_unicode)
-        except RequestsConnectionError as exc:
-            better = body_read_timeout(exc)
-            if better is None:
+        except (RequestsConnectionError, RequestsTimeout, ChunkedEncodingError) as exc:
+            better = diagnose_body(
+                body_read_timeout(exc) or exc,  # type: ignore[arg-type]
+                self.raw,
+                self.request,
+            )
+            if better is exc:
                 raise
             raise better from exc

@@ -6,12 +6,13 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
-from ._policy import CloseReason
+from ._policy import NOTHING_LEARNED, CloseReason, IdleLearning
 
 __all__ = [
     "ConnectionEvent",
+    "ConnectionInfo",
     "ConnectionListener",
     "EventKind",
     "HostStats",
@@ -29,6 +30,11 @@ class EventKind(enum.Enum):
     OPENED = "opened"
     REUSED = "reused"
     CLOSED = "closed"
+    #: The host's learned idle timeout changed (``learned_idle_timeout``).
+    IDLE_TIMEOUT_LEARNED = "idle-timeout-learned"
+    #: A request waited at ``max_per_host``/``max_total`` and was granted this
+    #: connection, or the room to open it (``waited``: seconds in the queue).
+    WAITED = "waited"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,6 +49,12 @@ class ConnectionEvent:
         connection_id: unique within the process, stable for the connection.
         requests: requests the connection had served at the event.
         reason: why it closed (``None`` unless ``kind`` is ``CLOSED``).
+        learned_idle_timeout: for ``IDLE_TIMEOUT_LEARNED``, the host's new
+            estimate in seconds (``None``: forgotten); else ``None``. The
+            connection is the one whose close was observed.
+        age: seconds since the connection opened (``0.0`` before it has).
+        waited: for ``WAITED``, the seconds the request spent waiting at a
+            limit; else ``None``.
     """
 
     kind: EventKind
@@ -52,6 +64,115 @@ class ConnectionEvent:
     connection_id: int
     requests: int
     reason: CloseReason | None = None
+    learned_idle_timeout: float | None = None
+    age: float = 0.0
+    waited: float | None = None
+
+
+#: What each phase of a request is called in messages.
+PHASES = {
+    "connect": "connecting",
+    "tls": "in the TLS handshake",
+    "write": "sending the request",
+    "read": "waiting for the response",
+    "body": "reading the response body",
+}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g} s"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInfo:
+    """The facts about the connection a request failed on (``exc.connection_info``).
+
+    Set on every ``requests.ConnectionError`` and ``requests.Timeout`` (and
+    ``ChunkedEncodingError``) raised for a request that had a pooled
+    connection; ``getattr(exc, "connection_info", None)`` for the others
+    (nothing was connected, or the error is not about a connection).
+
+    Attributes:
+        method: the request's method.
+        url: the request's URL.
+        reused: the connection had served requests before this one.
+        age: seconds since the connection connected (``None``: it never did).
+        idle: seconds it sat idle before this request (``None`` if new).
+        requests_served: requests it served before this one.
+        announced_idle_timeout: the server's last ``Keep-Alive: timeout=``.
+        announced_max: the server's last ``Keep-Alive: max=`` (requests left).
+        learned_idle_timeout: the host's learned idle timeout, if any.
+        phase: what failed: ``"connect"``, ``"tls"``, ``"write"``, ``"read"``
+            (waiting for the response head) or ``"body"``.
+        bound_name: the bound that applied: ``"connect"``, ``"write"``,
+            ``"read"`` (timeouts) or ``"total"`` (the deadline).
+        bound: its value in seconds (``None``: unbounded).
+        stale: the server had closed the reused connection before any
+            response byte arrived.
+        replayed: the request was sent again, once, on a new connection
+            (these facts are the new connection's).
+        not_replayed: why a stale request was not sent again, e.g.
+            ``"POST is not idempotent"``; ``None`` otherwise.
+    """
+
+    method: str
+    url: str
+    reused: bool
+    age: float | None
+    idle: float | None
+    requests_served: int
+    announced_idle_timeout: float | None = None
+    announced_max: int | None = None
+    learned_idle_timeout: float | None = None
+    phase: str
+    bound_name: str | None = None
+    bound: float | None = None
+    stale: bool = False
+    replayed: bool = False
+    not_replayed: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.method} {self.url}"]
+        if self.reused:
+            age = "" if self.age is None else f", age {_seconds(self.age)}"
+            idle = "" if self.idle is None else f", idle {_seconds(self.idle)}"
+            served = self.requests_served
+            plural = "" if served == 1 else "s"
+            parts.append(
+                f"reused connection{age}{idle}, {served} request{plural} served"
+            )
+        elif self.age is None:
+            parts.append("new connection, never connected")
+        else:
+            parts.append(f"new connection, age {_seconds(self.age)}")
+        announced = [
+            f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in (
+                ("timeout", self.announced_idle_timeout),
+                ("max", self.announced_max),
+            )
+            if value is not None
+        ]
+        if announced:
+            parts.append(f"server announced Keep-Alive: {', '.join(announced)}")
+        elif self.learned_idle_timeout is not None:
+            learned = _seconds(self.learned_idle_timeout)
+            parts.append(f"server idle timeout learned \u2248 {learned}")
+        failed = f"failed while {PHASES.get(self.phase, self.phase)}"
+        if self.bound_name is not None:
+            what = (
+                "total deadline"
+                if self.bound_name == "total"
+                else f"{self.bound_name} timeout"
+            )
+            value = "none" if self.bound is None else _seconds(self.bound)
+            failed += f" ({what} {value})"
+        parts.append(failed)
+        if self.replayed:
+            parts.append("replayed once on a new connection, which failed too")
+        elif self.not_replayed is not None:
+            parts.append(f"not replayed: {self.not_replayed}")
+        return "; ".join(parts)
 
 
 class ConnectionListener(Protocol):
@@ -79,6 +200,9 @@ class HostStats:
         waits: times a caller waited at ``max_per_host``/``max_total``.
         pool_timeouts: waits that ended in ``PoolTimeout``.
         closed: connections closed so far, by reason.
+        learned_idle_timeout: the idle timeout learned for this host from
+            closes it did not announce (``KeepAlivePolicy.learn_idle_timeout``),
+            in seconds; ``None`` until learned, and in the totals.
     """
 
     open: int = 0
@@ -92,6 +216,41 @@ class HostStats:
     closed: Mapping[CloseReason, int] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+    learned_idle_timeout: float | None = None
+
+    def __repr__(self) -> str:
+        closed = ", ".join(f"{r.value}={n}" for r, n in self.closed.items())
+        learned = self.learned_idle_timeout
+        return (
+            f"<HostStats open={self.open} (idle={self.idle}, in_use={self.in_use}) "
+            f"| opened={self.opened} requests={self.requests} reuses={self.reuses}"
+            + (f" waits={self.waits}" if self.waits else "")
+            + (f" pool_timeouts={self.pool_timeouts}" if self.pool_timeouts else "")
+            + f" | closed: {closed or 'none'}"
+            + ("" if learned is None else f" | learned idle timeout {learned:.3g} s")
+            + ">"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON-ready values.
+
+        ``closed`` maps each reason's string (``"idle-expired"``, ...) to its
+        count; ``learned_idle_timeout`` is seconds or ``None``.
+        ``dataclasses.asdict`` cannot do this: ``closed`` is a read-only
+        mapping keyed by :class:`CloseReason`.
+        """
+        return {
+            "open": self.open,
+            "idle": self.idle,
+            "in_use": self.in_use,
+            "opened": self.opened,
+            "requests": self.requests,
+            "reuses": self.reuses,
+            "waits": self.waits,
+            "pool_timeouts": self.pool_timeouts,
+            "closed": {reason.value: n for reason, n in self.closed.items()},
+            "learned_idle_timeout": self.learned_idle_timeout,
+        }
 
     @property
     def closed_total(self) -> int:
@@ -122,6 +281,34 @@ class PoolStats:
     unmanaged: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+
+    def __repr__(self) -> str:
+        total = self.total
+        return (
+            f"<PoolStats {len(self.hosts)} host{'' if len(self.hosts) == 1 else 's'}"
+            f" | open={total.open} (idle={total.idle}, in_use={total.in_use}) "
+            f"| requests={total.requests} reuses={total.reuses} "
+            f"closed={total.closed_total}"
+            + (f" | unmanaged: {', '.join(self.unmanaged)}" if self.unmanaged else "")
+            + ">"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain JSON-ready values (``json.dumps`` takes it).
+
+        Returns:
+            ``{"hosts": {origin: counts}, "total": counts, "unmanaged":
+            {prefix: reason}}``: each origin as ``"scheme://host:port"`` (an
+            IPv6 host in brackets), each ``counts`` as
+            :meth:`HostStats.to_dict` gives it.
+        """
+        return {
+            "hosts": {
+                origin_url(key): stats.to_dict() for key, stats in self.hosts.items()
+            },
+            "total": self.total.to_dict(),
+            "unmanaged": dict(self.unmanaged),
+        }
 
     def for_url(self, url: str) -> HostStats:
         """The stats of the origin of ``url``.
@@ -157,6 +344,14 @@ class PoolStats:
         return self.hosts.get((scheme, parsed.host.lower(), port), HostStats())
 
 
+def origin_url(key: HostKey) -> str:
+    """``("http", "::1", 80)`` as ``"http://[::1]:80"``."""
+    scheme, host, port = key
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
 class Counters:
     """Mutable per-host counters, changed only under the pool manager's lock."""
 
@@ -164,6 +359,7 @@ class Counters:
         "closed",
         "idle",
         "in_use",
+        "learning",
         "opened",
         "pool_timeouts",
         "requests",
@@ -180,6 +376,8 @@ class Counters:
         self.waits = 0
         self.pool_timeouts = 0
         self.closed: dict[CloseReason, int] = {}
+        #: What the host's observed closes say (replaced, never mutated).
+        self.learning: IdleLearning = NOTHING_LEARNED
 
     def snapshot(self) -> HostStats:
         return HostStats(
@@ -192,6 +390,7 @@ class Counters:
             waits=self.waits,
             pool_timeouts=self.pool_timeouts,
             closed=MappingProxyType(dict(self.closed)),
+            learned_idle_timeout=self.learning.estimate,
         )
 
 

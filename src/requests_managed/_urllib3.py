@@ -52,9 +52,9 @@ from ._deadline import Deadline
 from ._errors import WriteStalled
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
-from ._policy import ExchangeFacts, may_replay
+from ._policy import ExchangeFacts, may_replay, replay_refusal
 from ._response import ManagedHTTPResponse, StrictHTTPResponse
-from ._timeouts import MIN_SOCKET_TIMEOUT, socket_phase
+from ._timeouts import MIN_SOCKET_TIMEOUT, Timeout, socket_phase
 
 __all__ = [
     "AdoptingProxies",
@@ -84,13 +84,16 @@ _STALE_ERRORS = (
 
 class _Attempt:
     """One ``urlopen`` call: did its reused connection turn out stale, and
-    must its replay open a new connection?"""
+    must its replay open a new connection? ``failed``: the connection an
+    exchange failed on, and the request's Timeout (for the error's facts)."""
 
-    __slots__ = ("force_new", "stale")
+    __slots__ = ("failed", "force_new", "stale", "timeout")
 
     def __init__(self) -> None:
         self.stale = False
         self.force_new = False
+        self.failed: Any = None
+        self.timeout: Timeout | None = None
 
 
 _attempt: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
@@ -186,6 +189,8 @@ class ManagedHTTPConnection(HTTPConnection):
     _rm_head_sent = False
     _rm_body_skipped = False
     _rm_response: weakref.ref[HTTPResponse] | None = None
+    #: The Timeout of the request being served (for the error's facts).
+    _rm_timeout: Timeout | None = None
 
     def connect(self) -> None:
         deadline: Any = self._rm.deadline
@@ -204,10 +209,14 @@ class ManagedHTTPConnection(HTTPConnection):
                     f"the total deadline of {deadline.total!r} s passed while "
                     f"connecting to {self.host} (name lookup included)",
                 )
+        except ssl.SSLError:
+            self._rm.phase = "tls"
+            raise
         except TimeoutError as exc:
             # urllib3 raises ConnectTimeoutError for the TCP connect itself;
             # a bare socket timeout here is the TLS handshake (or a proxy
             # tunnel), which the connect phase bounds: say so, not "read".
+            self._rm.phase = "tls"
             raise ConnectTimeoutError(
                 self,
                 f"Connection to {self.host} timed out during the TLS handshake. "
@@ -264,6 +273,7 @@ class ManagedHTTPConnection(HTTPConnection):
         # server announced ``Connection: close``, handing the socket to the
         # response; that close is not the end of our use of the connection.
         self._rm_in_getresponse = True
+        self._rm.phase = "read"
         try:
             response: HTTPResponse = super().getresponse()
         finally:
@@ -288,6 +298,7 @@ class ManagedHTTPConnection(HTTPConnection):
         response.__class__ = ManagedHTTPResponse
         response._rm_deadline = self._rm.deadline  # type: ignore[attr-defined]
         response._rm_limit = self._rm_max_body  # type: ignore[attr-defined]
+        response._rm_conn = self  # type: ignore[attr-defined]
         self._rm_response = weakref.ref(response)
         return response
 
@@ -304,6 +315,8 @@ class ManagedHTTPConnection(HTTPConnection):
         # (401, 413, 417) is the answer, and the body is never sent.
         self._rm_expect = body is not None and _expects_continue(headers)
         self._rm_head_sent = self._rm_body_skipped = False
+        if self.sock is not None:  # else connect() comes first
+            self._rm.phase = "write"
         try:
             super().request(method, url, body=body, headers=headers, **kwargs)
         except _FinalBeforeBody:
@@ -342,6 +355,7 @@ class ManagedHTTPConnection(HTTPConnection):
             return
         if self.sock is None:
             self.connect()  # as http.client's send() would
+        self._rm.phase = "write"
         self.sock.settimeout(write)
         if isinstance(data, (bytes, bytearray)) and len(data) > _PIECE:
             view = memoryview(data)
@@ -465,16 +479,23 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
     ) -> Any:
         reused = self._rm_manager.sending(conn)
         scope = _scope.owned_by(self._rm_manager)
+        timeout = None
         if scope is not None:
             left = scope.deadline.remaining()
-            conn._rm_write = socket_phase(scope.timeout.write, left)
+            timeout = scope.timeout
+            conn._rm_write = socket_phase(timeout.write, left)
             conn._rm_max_body = scope.max_body
+        conn._rm_timeout = timeout
         try:
             return super()._make_request(conn, method, url, *args, **kwargs)
-        except _STALE_ERRORS:
+        except Exception as exc:
             attempt = _attempt.get()
-            if attempt is not None and reused:
-                attempt.stale = not self._rm_manager.deadline_passed(conn)
+            if attempt is not None:
+                attempt.failed, attempt.timeout = conn, timeout
+                if reused and isinstance(exc, _STALE_ERRORS):
+                    attempt.stale = not self._rm_manager.deadline_passed(conn)
+                    if attempt.stale:
+                        self._rm_manager.stale(conn)
             raise
 
     def urlopen(  # type: ignore[override]
@@ -506,14 +527,33 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
                 return super().urlopen(
                     method, url, body, headers, retries, *args, **kwargs
                 )
-            except Exception:
+            except Exception as exc:
                 if not (attempt.stale and may_replay(method, body)):
+                    refusal = replay_refusal(method, body) if attempt.stale else None
+                    self._rm_facts(exc, attempt, replayed=False, refusal=refusal)
                     raise
             logger.debug("replaying %s %s on a new connection", method, url)
-            attempt.stale, attempt.force_new = False, True
-            return super().urlopen(method, url, body, headers, retries, *args, **kwargs)
+            attempt.stale, attempt.force_new, attempt.failed = False, True, None
+            try:
+                return super().urlopen(
+                    method, url, body, headers, retries, *args, **kwargs
+                )
+            except Exception as exc:
+                self._rm_facts(exc, attempt, replayed=True, refusal=None)
+                raise
         finally:
             _attempt.reset(token)
+
+    def _rm_facts(
+        self, exc: Exception, attempt: _Attempt, replayed: bool, refusal: str | None
+    ) -> None:
+        # Facts only: _errors.py turns them into the message and attribute.
+        conn = attempt.failed
+        if conn is None or getattr(conn, "_rm", None) is None:
+            return  # no connection was involved (a pool wait, the deadline)
+        facts = self._rm_manager.describe(conn._rm)
+        facts.update(stale=attempt.stale, replayed=replayed, not_replayed=refusal)
+        exc._rm_facts = (facts, attempt.timeout)  # type: ignore[attr-defined]
 
 
 class ManagedHTTPSConnectionPool(ManagedHTTPConnectionPool, HTTPSConnectionPool):

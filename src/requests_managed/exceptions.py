@@ -32,6 +32,14 @@ so switching from ``requests.Session`` to ``ManagedSession`` never breaks an
 
 A plain connect or read timeout is still requests' own ``ConnectTimeout`` or
 ``ReadTimeout``: only the total deadline is new.
+
+Every ``requests.ConnectionError``, ``requests.Timeout`` and
+``ChunkedEncodingError`` raised for a request that had a pooled connection
+(the classes above and requests' own) carries that connection's facts as
+``exc.connection_info`` (a :class:`~requests_managed.ConnectionInfo`: new or
+reused, age, idle time, requests served, what the server announced or what
+was learned, the phase that failed and its bound, whether the request was
+replayed), and its message starts with them; requests' phrases follow.
 """
 
 from __future__ import annotations
