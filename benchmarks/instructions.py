@@ -72,10 +72,44 @@ def _managed_learned() -> Any:
         yield get
 
 
+@contextlib.contextmanager
+def _managed_send_prepared() -> Any:
+    import requests
+
+    from requests_managed import ManagedSession
+
+    with ManagedSession() as session:
+        prepared: dict[str, Any] = {}
+
+        def get(url: str) -> bytes:
+            if url not in prepared:
+                prepared[url] = session.prepare_request(requests.Request("GET", url))
+            return session.send(prepared[url]).content  # type: ignore[no-any-return]
+
+        yield get
+
+
+@contextlib.contextmanager
+def _requests_send_prepared() -> Any:
+    import requests
+
+    with requests.Session() as session:
+        prepared: dict[str, Any] = {}
+
+        def get(url: str) -> bytes:
+            if url not in prepared:
+                prepared[url] = session.prepare_request(requests.Request("GET", url))
+            return session.send(prepared[url], timeout=(5, 30)).content  # type: ignore[no-any-return]
+
+        yield get
+
+
 def _clients() -> dict[str, Any]:
     from harness import clients
 
     found: dict[str, Any] = dict(clients())
+    found["ManagedSession.send(prepared)"] = _managed_send_prepared
+    found["requests.Session.send(prepared)"] = _requests_send_prepared
     found["ManagedSession, learning off"] = _managed_learning_off
     found["ManagedSession, timeout learned"] = _managed_learned
     return found

@@ -605,3 +605,62 @@ def test_patching_requests_sessions_helpers_applies_as_with_requests(
     expected = requests.Session().prepare_request(requests.Request("GET", URL))
     assert prepared.headers["Authorization"] == expected.headers["Authorization"]
     assert settings["proxies"] == {"http": "http://patched:1"}
+
+
+# -- send(prepared): the proxies Session.send resolves --------------------------
+
+
+SESSION_PROXIES: dict[str, dict[str, Any]] = {
+    "none": {},
+    "session proxy": {"http": "http://session:1"},
+    "session no_proxy": {"no_proxy": "127.0.0.1"},
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS.values(), ids=ENVIRONMENTS.keys())
+@pytest.mark.parametrize(
+    "session_proxies", SESSION_PROXIES.values(), ids=SESSION_PROXIES.keys()
+)
+@pytest.mark.parametrize("trust_env", [True, False], ids=["trust_env", "no env"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/a", "https://example.invalid/b", "HTTP://h:1/"]
+)
+def test_send_resolves_the_proxies_requests_would(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    session_proxies: dict[str, Any],
+    trust_env: bool,
+    url: str,
+) -> None:
+    """ManagedSession.send(prepared) without proxies= resolves them from the
+    per-origin cache, to exactly what requests.Session.send would."""
+    from requests.utils import resolve_proxies
+
+    from requests_managed import _prepare
+
+    _set_environment(monkeypatch, env)
+    with ManagedSession() as managed:
+        managed.proxies = dict(session_proxies)
+        managed.trust_env = trust_env
+        prepared = requests.Request("GET", url).prepare()
+        expected = resolve_proxies(prepared, dict(session_proxies), trust_env)
+        got = _prepare.resolve_proxies(managed, managed._rm_env, prepared)
+        assert got == expected
+        assert managed.proxies == session_proxies  # not changed in place
+
+
+def test_send_prepared_goes_through_the_environment_proxy(
+    monkeypatch: pytest.MonkeyPatch, server: Server
+) -> None:
+    from .proxy import ForwardProxy
+
+    with ForwardProxy() as proxy, ManagedSession() as session:
+        monkeypatch.delenv("NO_PROXY")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        session.refresh_environment()
+        prepared = session.prepare_request(requests.Request("GET", server.url))
+        assert session.send(prepared).text == "ok"
+        assert proxy.targets == [f"GET {server.url}/"]
+        session.trust_env = False  # honoured at once
+        assert session.send(prepared).text == "ok"
+        assert len(proxy.targets) == 1

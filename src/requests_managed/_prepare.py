@@ -235,3 +235,30 @@ def merge_environment_settings(
         "verify": merge_setting(verify, session.verify),
         "cert": merge_setting(cert, session.cert),
     }
+
+
+def resolve_proxies(
+    session: _sessions.Session, env: EnvironmentCache, request: PreparedRequest
+) -> dict[str, str]:
+    """``requests.utils.resolve_proxies`` with the environment from the cache.
+
+    What ``Session.send`` computes for a prepared request sent without
+    ``proxies=``: the session's proxies plus the environment's proxy for the
+    URL's scheme (unless ``NO_PROXY`` bypasses it). A session whose proxies
+    carry a ``no_proxy`` entry, or a URL that is not text, goes to requests.
+    """
+    proxies: Any = session.proxies if session.proxies is not None else {}
+    url = request.url
+    if "no_proxy" in proxies or not isinstance(url, str):
+        # looked up where Session.send finds it, at call time (patchable)
+        resolve: Callable[..., dict[str, str]] = vars(_sessions)["resolve_proxies"]
+        return resolve(request, session.proxies, session.trust_env)
+    merged: dict[str, str] = dict(proxies)
+    if session.trust_env:
+        env_proxies = env.proxies(url)
+        if env_proxies:
+            scheme = url.partition(":")[0].lower()
+            proxy = env_proxies.get(scheme, env_proxies.get("all"))
+            if proxy:
+                merged.setdefault(scheme, proxy)
+    return merged

@@ -353,6 +353,9 @@ class ManagedSession(requests.Session):
             )
             token = _scope.enter(scope)
         timeout, deadline = scope.timeout, scope.deadline
+        if "proxies" not in kwargs:
+            # what Session.send would compute, without its environment scan
+            kwargs["proxies"] = _prepare.resolve_proxies(self, self._rm_env, request)
         # Every adapter, ours or one mounted by the user (requests-mock...),
         # receives an explicit (connect, read) bound within the deadline.
         left = deadline.remaining()
