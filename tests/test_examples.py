@@ -21,6 +21,7 @@ def test_there_are_examples() -> None:
         "pool_stats.py",
         "threaded.py",
         "subclassing.py",
+        "adapters_and_proxies.py",
     }
 
 
