@@ -329,3 +329,16 @@ def test_socks5_proxy_is_managed_deadline_and_counts(dribbling: Server) -> None:
     )
     assert stats.for_url(dribbling.url).closed == {CloseReason.DEADLINE: 1}
     assert len(socks.targets) == 2
+
+
+def test_closing_the_session_closes_adopted_pools_as_session_closed(
+    server: Server,
+) -> None:
+    """Whatever the mount order: requests closes longer prefixes first."""
+    session = ManagedSession()
+    session.mount(f"{server.url}/special/", HTTPAdapter())
+    session.get(f"{server.url}/special/x")
+    session.get(server.url)
+    session.close()
+    closed = session.pool_stats().for_url(server.url).closed
+    assert closed == {CloseReason.SESSION_CLOSED: 2}

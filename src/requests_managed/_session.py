@@ -394,6 +394,10 @@ class ManagedSession(requests.Session):
             return
         self._rm_closed = True
         self._rm_finalizer.detach()
+        # The manager first: the mounted adapters requests closes next (in
+        # prefix order) retire their pools into a closed manager, so their
+        # connections close as session-closed, not pool-evicted.
+        self._rm_adapter.close()
         super().close()
 
     def pool_stats(self) -> PoolStats:
@@ -438,8 +442,7 @@ _DEFAULT_POLICY = KeepAlivePolicy()
 # requests.Session in the MRO and nobody has patched that __init__, the same
 # state is set here without the throwaway adapters; tests/test_seams.py checks
 # it against requests' own, attribute by attribute.
-# (Captured at import: while install() is active, the name requests.Session
-# is bound to a managed class.)
+# (Captured at import, before any install() patches that class's __new__.)
 _REQUESTS_SESSION: type[requests.Session] = requests.Session
 _REQUESTS_INIT = vars(_REQUESTS_SESSION)["__init__"]
 
@@ -499,7 +502,9 @@ def _close_unclosed(
     # a session dropped with connections open (idle or in use) leaked one.
     managers = {getattr(a, "_rm_manager", None) for a in adapters.values()}
     held = sum(m.open_connections for m in managers if m is not None)
-    for adapter in list(adapters.values()):
+    # our own adapters first (see ManagedSession.close)
+    mounted = sorted(adapters.values(), key=lambda a: not isinstance(a, ManagedAdapter))
+    for adapter in mounted:
         adapter.close()
     if held == 0:
         return
