@@ -117,7 +117,7 @@ def alarm() -> Iterator[Callable[[float, Callable[[], None]], None]]:
 
 @pytest.mark.parametrize("limit", [0, 1, 2])
 def test_max_idle_per_host_keeps_that_many_and_closes_the_oldest(limit: int) -> None:
-    m = make(PoolLimits(max_idle_per_host=limit))
+    m = make(PoolLimits(max_idle_per_host=limit, idle_follows_peak=0))
     pool = slot(m)
     conns = [take(m, pool) for _ in range(3)]
     for conn in conns:
@@ -127,6 +127,35 @@ def test_max_idle_per_host_keeps_that_many_and_closes_the_oldest(limit: int) -> 
     assert stats.closed == ({R.POOL_OVERFLOW: 3 - limit} if limit < 3 else {})
     # the newest stay: LIFO, and the oldest are the ones closed
     assert [c.closed for c in conns] == [True] * (3 - limit) + [False] * limit
+
+
+@pytest.mark.parametrize(("follow", "kept"), [(64, 5), (3, 3), (0, 1)])
+def test_idle_retention_follows_the_peak_concurrency_up_to_its_bound(
+    follow: int, kept: int
+) -> None:
+    """Five callers at once, then all released: the five are kept (not closed
+    as overflow and opened again next round), up to idle_follows_peak."""
+    m = make(PoolLimits(max_idle_per_host=1, idle_follows_peak=follow))
+    pool = slot(m)
+    conns = [take(m, pool) for _ in range(5)]
+    for conn in conns:
+        give(m, conn)
+    stats = host(m)
+    assert (stats.idle, stats.opened) == (kept, 5)
+    assert stats.closed == ({R.POOL_OVERFLOW: 5 - kept} if kept < 5 else {})
+    again = [take(m, pool) for _ in range(5)]
+    assert host(m).opened == 5 + (5 - kept)  # only what was closed is reopened
+    for conn in again:
+        give(m, conn)
+
+
+def test_no_reuse_stays_no_reuse_whatever_the_concurrency() -> None:
+    m = make(PoolLimits(max_idle_per_host=0))
+    pool = slot(m)
+    conns = [take(m, pool) for _ in range(3)]
+    for conn in conns:
+        give(m, conn)
+    assert host(m).idle == 0
 
 
 @pytest.mark.parametrize("limit", [1, 2])

@@ -235,13 +235,15 @@ def test_an_adapter_without_urllib3_pools_is_named_in_stats_and_logged_once(
     caplog.set_level(logging.DEBUG, logger="requests_managed")
     with ManagedSession(timeout=Timeout(connect=2, read=3)) as session:
         adapter = RecordingAdapter()
-        session.mount("mock://", adapter)
+        session.mount("logged-once://", adapter)
         for _ in range(3):
-            assert session.get("mock://thing").status_code == 204
+            assert session.get("logged-once://thing").status_code == 204
         unmanaged = session.pool_stats().unmanaged
-    assert list(unmanaged) == ["mock://"]
-    assert "RecordingAdapter is not a requests HTTPAdapter" in unmanaged["mock://"]
-    assert "session's timeout only" in unmanaged["mock://"]
+    assert list(unmanaged) == ["logged-once://"]
+    assert (
+        "RecordingAdapter is not a requests HTTPAdapter" in unmanaged["logged-once://"]
+    )
+    assert "session's timeout only" in unmanaged["logged-once://"]
     assert adapter.timeouts == [(2.0, 3.0)] * 3  # the timeout still applies
     lines = [r for r in caplog.records if "is not managed" in r.getMessage()]
     assert len(lines) == 1

@@ -55,6 +55,18 @@ def test_32_threads_default_limits_no_discard_warning(
     assert server.connections_opened <= 32
     assert stats.opened == server.connections_opened
     assert stats.requests == len(server.requests) == 64
+    # idle retention follows the peak concurrency: nothing closed as surplus
+    assert CloseReason.POOL_OVERFLOW not in stats.closed
+    assert stats.idle == stats.opened
+
+
+def test_without_following_the_peak_the_surplus_closes_and_is_counted(
+    server: Server,
+) -> None:
+    server.handler = echo_slow
+    with ManagedSession(limits=PoolLimits(idle_follows_peak=0)) as session:
+        assert all(_hammer(session, server.url, 32))
+        stats = session.pool_stats().for_url(server.url)
     # beyond max_idle_per_host, connections are closed after use and counted
     assert stats.closed.get(CloseReason.POOL_OVERFLOW, 0) == stats.opened - 10
 
@@ -168,7 +180,8 @@ def test_a_waiting_caller_gets_the_next_released_connection(server: Server) -> N
 @pytest.mark.parametrize("max_idle", [0, 1, 2])
 def test_max_idle_per_host_keeps_that_many(server: Server, max_idle: int) -> None:
     server.handler = echo_slow
-    with ManagedSession(limits=PoolLimits(max_idle_per_host=max_idle)) as session:
+    limits = PoolLimits(max_idle_per_host=max_idle, idle_follows_peak=0)
+    with ManagedSession(limits=limits) as session:
         assert all(_hammer(session, server.url, 4))
         stats = session.pool_stats().for_url(server.url)
         assert stats.idle == min(max_idle, stats.opened)

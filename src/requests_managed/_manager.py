@@ -267,6 +267,8 @@ class ConnectionManager:
                 counters.idle += 1
             elif new in IN_USE_STATES:
                 counters.in_use += 1
+                if counters.in_use > counters.peak_in_use:
+                    counters.peak_in_use = counters.in_use
         if event is ConnEvent.CONNECT:
             rec.connected = True
             counters.opened += 1
@@ -285,7 +287,10 @@ class ConnectionManager:
         rec = ConnRecord(
             next(_connection_ids), slot.key, slot, self._generation, self._clock()
         )
-        self._counters[slot.key].in_use += 1
+        counters = self._counters[slot.key]
+        counters.in_use += 1
+        if counters.in_use > counters.peak_in_use:
+            counters.peak_in_use = counters.in_use
         self._open_total += 1
         slot.open += 1
         return rec
@@ -766,9 +771,10 @@ class ConnectionManager:
             self._emit(EventKind.IDLE_TIMEOUT_LEARNED, rec)
 
     def _trim(self, key: HostKey, to_close: list[PooledConnection]) -> None:
-        """Beyond ``max_idle_per_host``, close the oldest idle (lock held)."""
+        """Beyond what ``PoolLimits`` keeps idle, close the oldest (lock held)."""
         counters = self._counters[key]
-        while counters.idle > self.limits.max_idle_per_host:
+        keep = self.limits._idle_kept(counters.peak_in_use)
+        while counters.idle > keep:
             victim = self._victim(key)
             if victim is None:  # pragma: no cover (idle > 0 means one exists)
                 return

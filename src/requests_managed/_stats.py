@@ -361,6 +361,7 @@ class Counters:
         "in_use",
         "learning",
         "opened",
+        "peak_in_use",
         "pool_timeouts",
         "requests",
         "reuses",
@@ -370,6 +371,8 @@ class Counters:
     def __init__(self) -> None:
         self.idle = 0
         self.in_use = 0
+        #: The most connections in use at once (what idle retention follows).
+        self.peak_in_use = 0
         self.opened = 0
         self.requests = 0
         self.reuses = 0
