@@ -33,25 +33,16 @@ import json
 import pathlib
 import sys
 
+import reason_lists
+
 BAD = frozenset({"failed", "error"})
 ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
 def read_known(path: pathlib.Path) -> dict[str, str]:
-    known: dict[str, str] = {}
     if not path.exists():
-        return known
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        node_id, sep, reason = line.partition("  # ")
-        if not sep or not reason.strip():
-            sys.exit(f"{path.name}:{number}: every entry needs a reason, got {raw!r}")
-        if node_id.strip() in known:
-            sys.exit(f"{path.name}:{number}: {node_id.strip()!r} listed twice")
-        known[node_id.strip()] = reason.strip()
-    return known
+        return {}
+    return reason_lists.read(path, sys.exit)
 
 
 def read_outcomes(path: pathlib.Path) -> dict[str, list[str]]:

@@ -35,9 +35,10 @@ import pathlib
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+import reason_lists
 import requests
 import requests.sessions
 
@@ -67,21 +68,11 @@ def _is_loopback(host: object) -> bool:
 
 def read_list(path: pathlib.Path) -> dict[str, str]:
     """Node id -> reason, from a list in expected_differences.txt's format."""
-    entries: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        node_id, sep, reason = line.partition("  # ")
-        if not sep or not reason.strip():
-            raise pytest.UsageError(
-                f"{path.name}:{number}: every entry needs a reason "
-                f"('<node id>  # <reason>'), got {raw!r}"
-            )
-        if node_id.strip() in entries:
-            raise pytest.UsageError(f"{path.name}:{number}: {node_id!r} listed twice")
-        entries[node_id.strip()] = reason.strip()
-    return entries
+    return reason_lists.read(path, _usage_error)
+
+
+def _usage_error(message: str) -> NoReturn:
+    raise pytest.UsageError(message)
 
 
 _LOOKUPS = ("getaddrinfo", "gethostbyname", "gethostbyname_ex")

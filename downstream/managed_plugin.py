@@ -29,9 +29,10 @@ import os
 import pathlib
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+import reason_lists
 import requests
 import requests.sessions
 
@@ -55,21 +56,11 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 
 def read_differences(path: pathlib.Path = DIFFERENCES) -> dict[str, str]:
     """Node id -> reason, from the expected-differences file."""
-    differences: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        node_id, sep, reason = line.partition("  # ")
-        if not sep or not reason.strip():
-            raise pytest.UsageError(
-                f"{path.name}:{number}: every expected difference needs a reason "
-                f"('<node id>  # <reason>'), got {raw!r}"
-            )
-        if node_id.strip() in differences:
-            raise pytest.UsageError(f"{path.name}:{number}: {node_id!r} listed twice")
-        differences[node_id.strip()] = reason.strip()
-    return differences
+    return reason_lists.read(path, _usage_error)
+
+
+def _usage_error(message: str) -> NoReturn:
+    raise pytest.UsageError(message)
 
 
 def read_all_differences() -> dict[str, str]:

@@ -127,10 +127,7 @@ class ForwardProxy:
         except (OSError, ValueError):
             return
         finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.close()
+            _close(client, upstream)
 
     def _open(self, host: str, port: int) -> socket.socket:
         host = "127.0.0.1" if host == "localhost" else host.strip("[]")
@@ -190,10 +187,7 @@ class Socks5Proxy(ForwardProxy):
         except (OSError, ValueError):
             return
         finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.close()
+            _close(client, upstream)
 
     @staticmethod
     def _exact(sock: socket.socket, n: int) -> bytes:
@@ -204,3 +198,10 @@ class Socks5Proxy(ForwardProxy):
                 raise OSError("the client went away")
             data += piece
         return data
+
+
+def _close(*sockets: socket.socket | None) -> None:
+    for sock in sockets:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
