@@ -28,7 +28,6 @@ refuses connections beyond loopback. Nothing leaves the machine.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import pathlib
@@ -37,6 +36,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+import offline
 import pytest
 import reason_lists
 import requests
@@ -45,25 +45,6 @@ import requests.sessions
 MODE = os.environ.get("LIBRARY_MODE", "")
 if MODE not in ("plain", "installed"):
     raise RuntimeError(f"LIBRARY_MODE must be 'plain' or 'installed', got {MODE!r}")
-
-# The same offline rule as managed_plugin.py's (not imported from there: that
-# imports requests_managed, and the plain run must not import it at all).
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def _is_loopback(host: object) -> bool:
-    if host is None:
-        return True  # getaddrinfo(None, port): the local wildcard / loopback
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    name = str(host).rstrip(".").lower()
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        ipaddress.ip_address(name.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True  # a literal needs no DNS; pytest-socket decides on connecting
 
 
 def read_list(path: pathlib.Path) -> dict[str, str]:
@@ -85,7 +66,7 @@ _outcomes: dict[str, list[str]] = {}
 
 def _guard(lookup: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(host: object, *args: Any, **kwargs: Any) -> Any:
-        if not _is_loopback(host):
+        if not offline.is_loopback(host):
             _refused.append((_current_test, repr(host)))
             raise socket.gaierror(socket.EAI_NONAME, "offline run: not resolved")
         return lookup(host, *args, **kwargs)

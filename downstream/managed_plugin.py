@@ -24,13 +24,13 @@ which still differ.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import pathlib
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+import offline
 import pytest
 import reason_lists
 import requests
@@ -49,9 +49,6 @@ def difference_files() -> list[pathlib.Path]:
     if not any(f.resolve() == DIFFERENCES.resolve() for f in files):
         files.insert(0, DIFFERENCES)
     return files
-
-
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def read_differences(path: pathlib.Path = DIFFERENCES) -> dict[str, str]:
@@ -77,23 +74,6 @@ def read_all_differences() -> dict[str, str]:
     return differences
 
 
-def _is_loopback(host: object) -> bool:
-    if host is None:
-        return True  # getaddrinfo(None, port): the local wildcard / loopback
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    name = str(host).rstrip(".").lower()
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        ipaddress.ip_address(name.split("%", 1)[0])
-    except ValueError:
-        return False
-    # An address literal needs no DNS; whether connecting to it is allowed is
-    # pytest-socket's --allow-hosts decision.
-    return True
-
-
 # (test node id, host) of every lookup answered "unknown name"
 _refused: list[tuple[str, str]] = []
 _current_test = ""
@@ -101,7 +81,7 @@ _current_test = ""
 
 def _guard(lookup: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(host: object, *args: Any, **kwargs: Any) -> Any:
-        if not _is_loopback(host):
+        if not offline.is_loopback(host):
             # What an offline resolver says (NXDOMAIN). A test that expects
             # the name to resolve fails, and belongs in the list as "needs
             # the internet"; one that expects it not to resolve (an unknown

@@ -19,7 +19,7 @@
 #
 # Usage: bash downstream/run_library_suites.sh [CHECKOUT]
 #   bash downstream/run_library_suites.sh                # this repo
-#   bash downstream/run_library_suites.sh /work/main     # another checkout
+#   bash downstream/run_library_suites.sh ../other-checkout  # another checkout
 #   LIBRARIES=vcrpy bash downstream/run_library_suites.sh
 # Environment (all optional):
 #   LIBRARIES   which suites, of "responses vcrpy" (default: both)
