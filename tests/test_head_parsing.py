@@ -1,0 +1,198 @@
+"""The response head is read as ``http.client`` reads it (issue 13).
+
+``StrictHTTPResponse.begin()`` parses a plain head itself instead of through
+the email package; everything it sets must be what ``http.client`` sets,
+for any head: generated heads with folded lines, bytes past ASCII, stray
+carriage returns, lines without a colon, duplicate and framing headers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from requests_managed._errors import IncompleteHead
+from requests_managed._response import StrictHTTPResponse, parse_head
+
+
+class _Sock:
+    def __init__(self, data: bytes) -> None:
+        self.file = io.BytesIO(data)
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return self.file
+
+
+def _outcome(cls: type[http.client.HTTPResponse], data: bytes, method: str) -> Any:
+    sock = _Sock(data)
+    response = cls(sock, method=method)  # type: ignore[arg-type]
+    try:
+        response.begin()
+    except Exception as exc:  # the exception is the outcome
+        return ("raised", type(exc), str(exc))
+    message = response.msg
+    return (
+        response.status,
+        response.reason,
+        response.version,
+        message.items(),
+        [message.get(name) for name in _FRAMING],
+        message.get_payload(),
+        [type(d) for d in message.defects],
+        message.get_unixfrom(),
+        type(message),
+        response.chunked,
+        response.chunk_left if response.chunked else None,
+        response.length,
+        response.will_close,
+        sock.file.read(),  # what is left for the body
+    )
+
+
+_FRAMING = ("transfer-encoding", "content-length", "connection", "keep-alive")
+
+_NAMES = st.sampled_from(
+    [
+        "Content-Length",
+        "content-length",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Set-Cookie",
+        "X-A",
+        "From",
+        "Content-Type",
+        "",
+        "Bad Name",
+        "Caf\xe9",
+    ]
+)
+_VALUES = st.sampled_from(
+    [
+        "5",
+        "0",
+        "-3",
+        "abc",
+        "chunked",
+        "gzip, chunked",
+        "close",
+        "keep-alive",
+        "Keep-Alive",
+        "timeout=5, max=100",
+        "text/html; charset=utf-8",
+        "  padded  ",
+        "\tтab",
+        "",
+        "a\rb",
+        "caf\xe9",
+        "x\x0cy",
+        "x\x85y",
+        "multipart/mixed; boundary=zz",
+        "message/rfc822",
+    ]
+)
+_LINE_END = st.sampled_from(["\r\n", "\n"])
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    status = draw(
+        st.sampled_from(
+            [
+                "HTTP/1.1 200 OK",
+                "HTTP/1.0 200 OK",
+                "HTTP/1.1 204 No Content",
+                "HTTP/1.1 304 Not Modified",
+                "HTTP/1.1 103 Early Hints",
+                "HTTP/1.1 404",
+                "HTTP/2 200 OK",
+                "ICY 200 OK",
+            ]
+        )
+    )
+    lines = [status + draw(_LINE_END)]
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            lines.append(" folded continuation" + draw(_LINE_END))
+        elif kind == 1:
+            lines.append("no colon here" + draw(_LINE_END))
+        else:
+            name, value = draw(_NAMES), draw(_VALUES)
+            lines.append(f"{name}:{draw(st.sampled_from(['', ' ', '  ']))}{value}")
+            lines[-1] += draw(_LINE_END)
+    lines.append(draw(_LINE_END))
+    if status.startswith("HTTP/1.1 103"):
+        lines.append("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+    lines.append("ok")
+    return (
+        "".join(lines)
+        .encode("utf-8", "surrogateescape")
+        .replace("\xe9".encode(), b"\xe9")
+    )
+
+
+class _Plain(http.client.HTTPResponse):
+    """``http.client``'s parse, with this library's 1xx rule on top."""
+
+    def begin(self) -> None:
+        while True:
+            super().begin()
+            if self.status >= 200 or self.status == 101:
+                return
+            self.headers = self.msg = None  # type: ignore[assignment]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=_heads(), method=st.sampled_from(["GET", "HEAD"]))
+def test_begin_sets_what_http_client_sets_for_any_head(
+    head: bytes, method: str
+) -> None:
+    ours = _outcome(StrictHTTPResponse, head, method)
+    assert ours == _outcome(_Plain, head, method)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"A: b\r\nC:  d \r\n\r\n",
+        b"\r\n",
+        b"X-A:\r\n\r\n",
+        b"X-A: 1\r\nx-a: 2\r\n\n",
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+    ],
+)
+def test_plain_heads_parse_to_the_email_packages_message(head: bytes) -> None:
+    ours = parse_head(head.splitlines(keepends=True))
+    theirs = http.client.parse_headers(io.BytesIO(head))
+    assert ours.items() == theirs.items()
+    assert vars(ours) == vars(theirs)
+
+
+def test_a_head_cut_off_by_the_end_of_the_stream_is_an_error() -> None:
+    response = StrictHTTPResponse(_Sock(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"))  # type: ignore[arg-type]
+    with pytest.raises(IncompleteHead):
+        response.begin()
+
+
+def test_with_debuglevel_set_http_clients_own_begin_prints_the_head(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    head = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n"
+    )
+    response = StrictHTTPResponse(_Sock(head), debuglevel=1)  # type: ignore[arg-type]
+    response.begin()
+    assert (response.status, response.msg["X-A"]) == (200, "1")
+    assert [status for status, _ in response.interim] == [103]
+    assert "header: X-A: 1" in capsys.readouterr().out
+    cut = StrictHTTPResponse(_Sock(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n"), debuglevel=1)  # type: ignore[arg-type]
+    with pytest.raises(IncompleteHead):
+        cut.begin()
