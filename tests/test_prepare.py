@@ -557,8 +557,9 @@ def test_cookie_jar_types_are_kept() -> None:
         [],
         [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")],
         [("Content-Type", "text/html; charset=latin-1")],
+        [("X-Dup", "1"), ("x-dup", "2"), ("X-Other", "a, b"), ("X-DUP", "3")],
     ],
-    ids=["no cookies", "two cookies", "charset"],
+    ids=["no cookies", "two cookies", "charset", "repeated names"],
 )
 def test_built_responses_match_requests(headers: list[tuple[str, str]]) -> None:
     reply = Reply(body=b"hi", headers=headers)
@@ -571,7 +572,8 @@ def test_built_responses_match_requests(headers: list[tuple[str, str]]) -> None:
     assert type(got) is ManagedResponse
     for name in ("status_code", "reason", "url", "encoding", "content"):
         assert getattr(got, name) == getattr(expected, name), name
-    assert dict(got.headers) == dict(expected.headers)
+    assert list(got.headers.items()) == list(expected.headers.items())
+    assert list(got.headers.lower_items()) == list(expected.headers.lower_items())
     assert got.cookies.get_dict() == expected.cookies.get_dict()
     assert session_cookies == plain.cookies.get_dict()
     assert got.request.url == expected.request.url

@@ -15,7 +15,7 @@ from requests.utils import (
     extract_zipped_paths,
     get_encoding_from_headers,
 )
-from urllib3 import PoolManager
+from urllib3 import HTTPHeaderDict, PoolManager
 from urllib3.connectionpool import ConnectionPool
 from urllib3.util.retry import Retry
 
@@ -250,7 +250,16 @@ class ManagedAdapter(HTTPAdapter):
         response = ManagedResponse()
         response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
         headers = getattr(resp, "headers", {})
-        response.headers = CaseInsensitiveDict(headers)
+        if type(headers) is HTTPHeaderDict:
+            # CaseInsensitiveDict(headers) item by item through
+            # MutableMapping.update costs more than the rest of this method
+            merged: Any = CaseInsensitiveDict()
+            merged._store = {
+                name.lower(): (name, value) for name, value in headers.itermerged()
+            }
+            response.headers = merged
+        else:
+            response.headers = CaseInsensitiveDict(headers)
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason

@@ -80,6 +80,9 @@ _CHUNK_SIZE_ERRORS = (OverflowError, MemoryError, ValueError)
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PLAIN_HEAD = re.compile(rf"(?:{_TOKEN}:[\t\x20-\x7e]*\r?\n)*\r?\n")
 _FIELD = re.compile(rf"({_TOKEN}):[\t ]*([\t\x20-\x7e]*)\r?\n")
+# A multipart or message/* content type makes the email package look for a
+# body in the head (and record defects): its parser decides those.
+_COMPOUND = re.compile(r"^content-type:[^\n]*(?:multipart|message)", re.I | re.M)
 _MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 _MAXHEADERS = http.client._MAXHEADERS  # type: ignore[attr-defined]
 
@@ -109,7 +112,7 @@ def read_head(fp: Any) -> list[bytes]:
 def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
     """``http.client.parse_headers`` on lines already read."""
     text = b"".join(lines).decode("iso-8859-1")
-    if _PLAIN_HEAD.fullmatch(text) is None:
+    if _PLAIN_HEAD.fullmatch(text) is None or _COMPOUND.search(text) is not None:
         parser = email.parser.Parser(_class=http.client.HTTPMessage)
         message: http.client.HTTPMessage = parser.parsestr(text)
         return message

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import http.client
 import logging
 import os
 import socket
@@ -43,6 +44,8 @@ from urllib3.exceptions import (
     NameResolutionError,
     NewConnectionError,
 )
+from urllib3.util import SKIP_HEADER
+from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.wait import wait_for_read
@@ -150,6 +153,11 @@ _KEEP: Any = object()
 #: timeout bounds each piece (progress), not the whole upload: CPython bounds
 #: a whole sendall() by the socket's timeout.
 _PIECE = 64 * 1024
+# http.client's own header checks, for putheader's fast path
+_CS_REQ_STARTED = http.client._CS_REQ_STARTED  # type: ignore[attr-defined]
+_legal_header_name = http.client._is_legal_header_name  # type: ignore[attr-defined]
+_illegal_header_value = http.client._is_illegal_header_value  # type: ignore[attr-defined]
+_PLAIN_PUTHEADERS = (HTTPConnection.putheader, HTTPSConnection.putheader)
 
 
 #: How long a request with "Expect: 100-continue" waits for the 100 (or an
@@ -180,6 +188,8 @@ class ManagedHTTPConnection(HTTPConnection):
     #: the watchdog must still be able to shut it down.
     _rm_handed_sock: Any = None
     response_class = StrictHTTPResponse
+    #: putheader's fast path is taken (the class's putheader is urllib3's)
+    _rm_plain_headers = True
     #: The write timeout of the request being sent; _KEEP: leave the socket's
     #: timeout as urllib3 set it (a connection used outside a managed scope).
     _rm_write: Any = _KEEP
@@ -342,6 +352,28 @@ class ManagedHTTPConnection(HTTPConnection):
         if head and head[9:12] != b"100":
             raise _FinalBeforeBody
 
+    def putheader(self, header: Any, *values: Any) -> None:
+        # http.client's putheader, for the one case every request has many
+        # of (a str name, one str value, neither urllib3's SKIP_HEADER): the
+        # same checks and the same line in the buffer, without urllib3's
+        # SKIP_HEADER scan and http.client's generic value loop. Anything
+        # else, or a failed check, is theirs (with their errors), as is a
+        # class that overrides putheader (a recorder's).
+        if (
+            self._rm_plain_headers
+            and len(values) == 1
+            and type(header) is str
+            and type(values[0]) is str
+            and values[0] != SKIP_HEADER
+            and getattr(self, "_HTTPConnection__state", None) == _CS_REQ_STARTED
+        ):
+            name = header.encode("ascii")
+            value = values[0].encode("latin-1")
+            if _legal_header_name(name) and not _illegal_header_value(value):
+                self._buffer.append(name + b": " + value)  # type: ignore[attr-defined]
+                return
+        super().putheader(header, *values)
+
     def send(self, data: Any) -> None:
         if self._rm_expect:
             if self._rm_head_sent:
@@ -433,6 +465,16 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
         conn: Any = super()._new_conn()
         conn._rm_manager = self._rm_manager
         return conn
+
+    def _get_timeout(self, timeout: Any) -> Any:
+        # urllib3 clones the request's Timeout, validating its values again;
+        # the clone is the same values with the timer not started.
+        if type(timeout) is Urllib3Timeout:
+            fresh = object.__new__(Urllib3Timeout)
+            fresh.__dict__.update(timeout.__dict__)
+            fresh._start_connect = None
+            return fresh
+        return super()._get_timeout(timeout)
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         manager = self._rm_manager
@@ -579,7 +621,13 @@ def managed_connection_class(cls: type) -> type[ManagedHTTPConnection]:
         return cls
     variant = _CONNECTIONS.get(cls)
     if variant is None:
-        made = type(f"Managed{cls.__name__}", (ManagedHTTPConnection, cls), {})
+        # putheader's fast path only over urllib3's own putheader
+        plain = getattr(cls, "putheader", None) in _PLAIN_PUTHEADERS
+        made = type(
+            f"Managed{cls.__name__}",
+            (ManagedHTTPConnection, cls),
+            {"_rm_plain_headers": plain},
+        )
         variant = _CONNECTIONS.setdefault(cls, made)
     return variant
 

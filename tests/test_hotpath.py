@@ -1,9 +1,14 @@
-"""The response head is read as ``http.client`` reads it (issue 13).
+"""Shortcuts on the hot path give what the code they shortcut gives (issue 13).
 
-``StrictHTTPResponse.begin()`` parses a plain head itself instead of through
-the email package; everything it sets must be what ``http.client`` sets,
-for any head: generated heads with folded lines, bytes past ASCII, stray
-carriage returns, lines without a colon, duplicate and framing headers.
+* ``StrictHTTPResponse.begin()`` parses a plain head itself instead of
+  through the email package; everything it sets must be what
+  ``http.client`` sets, for any head: generated heads with folded lines,
+  bytes past ASCII, stray carriage returns, lines without a colon,
+  duplicate and framing headers.
+* ``ManagedHTTPConnection.putheader`` writes a plain header itself: the same
+  bytes, and the same errors, as ``http.client`` and urllib3.
+* The pool's ``_get_timeout`` copies a ``Timeout`` instead of validating it
+  again: the same object ``Timeout.clone()`` gives.
 """
 
 from __future__ import annotations
@@ -15,9 +20,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from urllib3.connection import HTTPConnection
+from urllib3.util import SKIP_HEADER, Timeout
 
 from requests_managed._errors import IncompleteHead
 from requests_managed._response import StrictHTTPResponse, parse_head
+from requests_managed._urllib3 import (
+    ManagedHTTPConnection,
+    ManagedHTTPConnectionPool,
+    managed_connection_class,
+)
 
 
 class _Sock:
@@ -42,7 +54,7 @@ def _outcome(cls: type[http.client.HTTPResponse], data: bytes, method: str) -> A
         response.version,
         message.items(),
         [message.get(name) for name in _FRAMING],
-        message.get_payload(),
+        _payload(message.get_payload()),
         [type(d) for d in message.defects],
         message.get_unixfrom(),
         type(message),
@@ -52,6 +64,12 @@ def _outcome(cls: type[http.client.HTTPResponse], data: bytes, method: str) -> A
         response.will_close,
         sock.file.read(),  # what is left for the body
     )
+
+
+def _payload(payload: Any) -> Any:
+    if isinstance(payload, list):  # message/* parts: compare what they hold
+        return [part.items() for part in payload]
+    return payload
 
 
 _FRAMING = ("transfer-encoding", "content-length", "connection", "keep-alive")
@@ -149,7 +167,7 @@ class _Plain(http.client.HTTPResponse):
             self.headers = self.msg = None  # type: ignore[assignment]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(head=_heads(), method=st.sampled_from(["GET", "HEAD"]))
 def test_begin_sets_what_http_client_sets_for_any_head(
     head: bytes, method: str
@@ -196,3 +214,85 @@ def test_with_debuglevel_set_http_clients_own_begin_prints_the_head(
     cut = StrictHTTPResponse(_Sock(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n"), debuglevel=1)  # type: ignore[arg-type]
     with pytest.raises(IncompleteHead):
         cut.begin()
+
+
+_HEADER_CASES = [
+    ("Accept", "*/*"),
+    ("User-Agent", "python-requests/2.32"),
+    ("X-Latin", "caf\xe9"),
+    ("X-Empty", ""),
+    ("X-Tab", "a\tb"),
+    ("X-Int", 5),
+    ("X-Bytes", b"raw"),
+    (b"X-Bytes-Name", "v"),
+    ("X-Bad-Value", "a\r\nInjected: 1"),
+    ("X-Trailing-Newline", "a\n"),
+    ("Bad Name", "v"),
+    ("", "v"),
+    ("Caf\xe9", "v"),
+    ("X-Wide", "\u20ac"),
+    ("Accept-Encoding", SKIP_HEADER),
+    ("X-Skip", SKIP_HEADER),
+]
+
+
+def _put(cls: type[HTTPConnection], header: Any, *values: Any) -> Any:
+    conn = cls("127.0.0.1", 9)
+    conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+    conn._buffer.clear()  # type: ignore[attr-defined]
+    try:
+        conn.putheader(header, *values)
+    except Exception as exc:  # the exception is the outcome
+        return ("raised", type(exc), str(exc))
+    return list(conn._buffer)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("header", "value"), _HEADER_CASES)
+def test_putheader_writes_what_urllib3_writes(header: Any, value: Any) -> None:
+    ours = _put(ManagedHTTPConnection, header, value)
+    assert ours == _put(HTTPConnection, header, value)
+
+
+def test_putheader_with_several_values_or_out_of_turn_is_urllib3s() -> None:
+    assert _put(ManagedHTTPConnection, "X-A", "1", "2") == _put(
+        HTTPConnection, "X-A", "1", "2"
+    )
+    idle = ManagedHTTPConnection("127.0.0.1", 9)
+    with pytest.raises(http.client.CannotSendHeader):
+        idle.putheader("X-A", "1")
+
+
+def test_a_class_with_its_own_putheader_keeps_it() -> None:
+    class Recording(HTTPConnection):
+        seen: list[Any]
+
+        def putheader(self, header: Any, *values: Any) -> None:
+            self.seen = [*getattr(self, "seen", []), (header, values)]
+            super().putheader(header, *values)
+
+    variant: Any = managed_connection_class(Recording)
+    conn = variant("127.0.0.1", 9)
+    conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+    conn.putheader("X-A", "1")
+    assert conn.seen == [("X-A", ("1",))]
+    assert managed_connection_class(HTTPConnection)._rm_plain_headers
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        Timeout(connect=5, read=30),
+        Timeout(connect=0.5, read=None, total=3),
+        Timeout(total=7),
+        Timeout(),
+    ],
+)
+def test_the_pools_timeout_copy_is_a_clone(timeout: Timeout) -> None:
+    pool = ManagedHTTPConnectionPool("127.0.0.1", 9)
+    timeout.start_connect()
+    copied = pool._get_timeout(timeout)
+    cloned = timeout.clone()
+    assert type(copied) is Timeout
+    assert copied is not timeout
+    assert vars(copied) == vars(cloned)
+    copied.start_connect()  # its own timer, not started yet
