@@ -18,11 +18,13 @@ import io
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.connection import HTTPConnection
 from urllib3.util import SKIP_HEADER, Timeout
 
+from requests_managed import ManagedSession
 from requests_managed._errors import IncompleteHead
 from requests_managed._response import StrictHTTPResponse, parse_head
 from requests_managed._urllib3 import (
@@ -30,6 +32,8 @@ from requests_managed._urllib3 import (
     ManagedHTTPConnectionPool,
     managed_connection_class,
 )
+
+from .server import Reply, Server
 
 
 class _Sock:
@@ -167,7 +171,7 @@ class _Plain(http.client.HTTPResponse):
             self.headers = self.msg = None  # type: ignore[assignment]
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(head=_heads(), method=st.sampled_from(["GET", "HEAD"]))
 def test_begin_sets_what_http_client_sets_for_any_head(
     head: bytes, method: str
@@ -296,3 +300,104 @@ def test_the_pools_timeout_copy_is_a_clone(timeout: Timeout) -> None:
     assert copied is not timeout
     assert vars(copied) == vars(cloned)
     copied.start_connect()  # its own timer, not started yet
+
+
+# -- Session.send: requests' steps, with the adapter already found -------------
+
+
+def _site(request: Any) -> Reply:
+    path = request.path
+    if path == "/redirect":
+        return Reply(
+            status=302,
+            body=b"",
+            headers=[("Location", "/landing"), ("Set-Cookie", "hop=1; Path=/")],
+        )
+    if path == "/cookie":
+        return Reply(headers=[("Set-Cookie", "kept=yes; Path=/")])
+    return Reply(body=b"landed")
+
+
+def _both(call: Any) -> tuple[Any, Any]:
+    """``call(session)`` with requests.Session and ManagedSession."""
+    plain = requests.Session()
+    try:
+        expected = call(plain)
+    finally:
+        plain.close()
+    with ManagedSession() as managed:
+        return expected, call(managed)
+
+
+def test_send_follows_redirects_and_keeps_their_cookies_as_requests_does() -> None:
+    with Server(_site) as server:
+
+        def call(session: requests.Session) -> Any:
+            r = session.get(server.url + "/redirect", timeout=10)
+            return (
+                r.status_code,
+                r.url,
+                r.content,
+                [(h.status_code, h.url) for h in r.history],
+                session.cookies.get_dict(),
+                type(r.elapsed),
+            )
+
+        expected, got = _both(call)
+    assert got == expected
+
+
+def test_send_without_redirects_sets_next_as_requests_does() -> None:
+    with Server(_site) as server:
+
+        def call(session: requests.Session) -> Any:
+            r = session.get(server.url + "/redirect", allow_redirects=False, timeout=10)
+            return r.status_code, r.next.url if r.next else None, r.history
+
+        expected, got = _both(call)
+    assert got == expected
+    assert got[1] is not None and got[1].endswith("/landing")
+
+
+def test_send_runs_response_hooks_and_a_subclass_resolve_redirects() -> None:
+    seen: list[str] = []
+
+    class Redirecting(ManagedSession):
+        def resolve_redirects(self, resp: Any, req: Any, **kwargs: Any) -> Any:
+            seen.append("resolve_redirects")
+            return super().resolve_redirects(resp, req, **kwargs)
+
+    with Server(_site) as server, Redirecting() as session:
+        r = session.get(
+            server.url + "/plain",
+            hooks={"response": lambda r, **kw: seen.append(f"hook {r.status_code}")},
+        )
+    assert r.content == b"landed"
+    assert seen == ["hook 200", "resolve_redirects"]
+
+
+def test_send_extracts_cookies_through_a_patched_helper_or_a_jar_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # nothing is set, but the patched function and the jar's own method are
+    # asked all the same, as requests asks them
+    calls: list[str] = []
+    original = requests.sessions.extract_cookies_to_jar
+
+    def patched(jar: Any, request: Any, response: Any) -> None:
+        calls.append("patched helper")
+        original(jar, request, response)
+
+    class Jar(requests.cookies.RequestsCookieJar):
+        def extract_cookies(self, response: Any, request: Any) -> None:
+            calls.append("jar")
+            super().extract_cookies(response, request)
+
+    with Server(_site) as server, ManagedSession() as session:
+        session.cookies = Jar()
+        session.get(server.url + "/plain")
+        assert calls == ["jar"]
+        monkeypatch.setattr(requests.sessions, "extract_cookies_to_jar", patched)
+        session.get(server.url + "/cookie")
+    assert calls == ["jar", "patched helper", "jar"]
+    assert session.cookies.get_dict() == {"kept": "yes"}

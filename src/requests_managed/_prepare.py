@@ -25,6 +25,7 @@ the others (per-request proxies, content encodings, file-like raws).
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from http import cookiejar
@@ -35,6 +36,8 @@ from requests import cookies as _cookies
 from requests import sessions as _sessions
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
+
+from ._response import ManagedHTTPResponse
 
 if TYPE_CHECKING:
     import requests
@@ -262,3 +265,87 @@ def resolve_proxies(
             if proxy:
                 merged.setdefault(scheme, proxy)
     return merged
+
+
+# -- Session.send ------------------------------------------------------------------
+
+#: requests.sessions, read at each call (tests patch its helpers)
+_helpers: Any = _sessions
+_ORIGINAL_EXTRACT = _helpers.extract_cookies_to_jar
+_ORIGINAL_RESOLVE_REDIRECTS = _helpers.Session.resolve_redirects
+#: What send() stands in for: it is used only where this is what would run.
+SESSION_SEND = _helpers.Session.send
+
+
+def _sets_no_cookie(jar: Any, raw: Any) -> bool:
+    """Would ``extract_cookies_to_jar(jar, request, raw)`` surely add nothing?
+
+    True only for a response of this library's (its ``headers`` are those of
+    ``raw._original_response.msg``, which the jar reads) without a
+    ``Set-Cookie`` or ``Set-Cookie2`` header, into a jar whose extraction is
+    ``http.cookiejar``'s own, through requests' own function.
+    """
+    if (
+        type(raw) is not ManagedHTTPResponse
+        or _helpers.extract_cookies_to_jar is not _ORIGINAL_EXTRACT
+        or type(jar).extract_cookies is not cookiejar.CookieJar.extract_cookies
+        or type(jar).make_cookies is not cookiejar.CookieJar.make_cookies
+    ):
+        return False
+    headers = raw.headers
+    return "set-cookie" not in headers and "set-cookie2" not in headers
+
+
+def send(
+    session: requests.Session, request: PreparedRequest, adapter: Any, **kwargs: Any
+) -> requests.Response:
+    """``requests.Session.send``, step for step, with ``adapter`` (what
+    ``session.get_adapter(request.url)`` returned) and two shortcuts:
+
+    * no cookie extraction from a response that sets no cookie;
+    * no redirect generator for a response that is not a redirect (when
+      ``resolve_redirects`` is requests' own; ``get_redirect_target`` is
+      asked as requests would ask it).
+
+    The module-level helpers are looked up in ``requests.sessions`` on each
+    call, so a test that patches them patches this too.
+    """
+    kwargs.setdefault("stream", session.stream)
+    kwargs.setdefault("verify", session.verify)
+    kwargs.setdefault("cert", session.cert)
+    if "proxies" not in kwargs:
+        kwargs["proxies"] = _helpers.resolve_proxies(
+            request, session.proxies, session.trust_env
+        )
+    if isinstance(request, Request):
+        raise ValueError("You can only send PreparedRequests.")
+    allow_redirects = kwargs.pop("allow_redirects", True)
+    stream = kwargs.get("stream")
+    hooks = request.hooks
+    start = _helpers.preferred_clock()
+    r: requests.Response = adapter.send(request, **kwargs)
+    r.elapsed = _helpers.timedelta(seconds=_helpers.preferred_clock() - start)
+    r = _helpers.dispatch_hook("response", hooks, r, **kwargs)
+    if r.history:
+        for resp in r.history:
+            _helpers.extract_cookies_to_jar(session.cookies, resp.request, resp.raw)
+    if not _sets_no_cookie(session.cookies, r.raw):
+        _helpers.extract_cookies_to_jar(session.cookies, request, r.raw)
+    history: list[requests.Response] = []
+    if allow_redirects and (
+        type(session).resolve_redirects is not _ORIGINAL_RESOLVE_REDIRECTS
+        or session.get_redirect_target(r) is not None
+    ):
+        history = list(session.resolve_redirects(r, request, **kwargs))
+    if history:
+        history.insert(0, r)
+        r = history.pop()
+        r.history = history
+    if not allow_redirects:
+        with contextlib.suppress(StopIteration):
+            r._next = next(  # type: ignore[attr-defined]
+                session.resolve_redirects(r, request, yield_requests=True, **kwargs)
+            )
+    if not stream:
+        r.content  # noqa: B018 - reads the body, as requests does
+    return r

@@ -364,7 +364,16 @@ class ManagedSession(requests.Session):
             socket_phase(timeout.read, left),
         )
         try:
-            response = super().send(request, **kwargs)
+            base_send = super().send
+            if (
+                adapter is None
+                or type(request) is not PreparedRequest
+                or getattr(base_send, "__func__", None) is not _prepare.SESSION_SEND
+            ):
+                # requests' send as it is now (patched by requests-mock...)
+                response = base_send(request, **kwargs)
+            else:  # requests' own send, with the adapter found above
+                response = _prepare.send(self, request, adapter, **kwargs)
         except Exception as exc:
             # Our adapter has translated already; this is for the others.
             error = translate_send(exc, deadline, request)
