@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import http.client
 import io
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -401,3 +403,95 @@ def test_send_extracts_cookies_through_a_patched_helper_or_a_jar_of_its_own(
         session.get(server.url + "/cookie")
     assert calls == ["jar", "patched helper", "jar"]
     assert session.cookies.get_dict() == {"kept": "yes"}
+
+
+# -- the request on the wire ------------------------------------------------------
+
+
+class _Capture:
+    """A loopback server that records the bytes of ``count`` requests, one
+    connection each."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for _ in range(self.count):
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                data = b""
+                while True:
+                    head, sep, rest = data.partition(b"\r\n\r\n")
+                    if sep:
+                        length = 0
+                        chunked = False
+                        for line in head.split(b"\r\n")[1:]:
+                            name, _, value = line.partition(b":")
+                            if name.lower() == b"content-length":
+                                length = int(value)
+                            chunked |= name.lower() == b"transfer-encoding"
+                        if chunked and rest.endswith(b"0\r\n\r\n"):
+                            break
+                        if not chunked and len(rest) >= length:
+                            break
+                    piece = conn.recv(65536)
+                    if not piece:
+                        break
+                    data += piece
+                self.received.append(data)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"headers": {"X-Mixed-Case": "v", "accept": "text/plain", "X-Empty": ""}},
+        {"headers": {"User-Agent": None, "X-A": "1"}},
+        {"headers": {"Host": "example.test", "Accept-Encoding": "identity"}},
+        {"data": b"x" * 1000, "headers": {"Content-Type": "application/x-test"}},
+        {"json": {"a": 1}},
+        {"data": iter([b"a", b"b"])},
+        {"params": {"q": "1"}, "cookies": {"c": "d"}},
+    ],
+    ids=[
+        "plain",
+        "headers",
+        "removed",
+        "host",
+        "bytes body",
+        "json",
+        "chunked",
+        "query",
+    ],
+)
+def test_the_request_bytes_are_what_requests_sends(options: dict[str, Any]) -> None:
+    capture = _Capture(2)
+    try:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                session.headers["X-Session"] = "s"
+                opts = dict(options)
+                if "data" in opts and not isinstance(opts["data"], bytes):
+                    opts["data"] = iter([b"a", b"b"])
+                session.post(capture.url + "/p", timeout=10, **opts)
+    finally:
+        capture.close()
+    expected, got = capture.received
+    assert got == expected

@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 
+#: Mappings for certain, without asking the Mapping ABC.
+_MAPPINGS = frozenset({dict, OrderedDict, CaseInsensitiveDict})
+
+
 def merge_setting(
     request_setting: Any, session_setting: Any, dict_class: type = OrderedDict
 ) -> Any:
@@ -66,7 +70,8 @@ def merge_setting(
     if request_setting is None:
         return session_setting
     if not (
-        isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)
+        (type(session_setting) in _MAPPINGS or isinstance(session_setting, Mapping))
+        and (type(request_setting) in _MAPPINGS or isinstance(request_setting, Mapping))
     ):
         return request_setting
     merged = dict_class(session_setting.items())

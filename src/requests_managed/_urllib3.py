@@ -36,6 +36,7 @@ import time
 import weakref
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -359,19 +360,18 @@ class ManagedHTTPConnection(HTTPConnection):
         # SKIP_HEADER scan and http.client's generic value loop. Anything
         # else, or a failed check, is theirs (with their errors), as is a
         # class that overrides putheader (a recorder's).
-        if (
-            self._rm_plain_headers
-            and len(values) == 1
-            and type(header) is str
-            and type(values[0]) is str
-            and values[0] != SKIP_HEADER
-            and getattr(self, "_HTTPConnection__state", None) == _CS_REQ_STARTED
-        ):
-            name = header.encode("ascii")
-            value = values[0].encode("latin-1")
-            if _legal_header_name(name) and not _illegal_header_value(value):
-                self._buffer.append(name + b": " + value)  # type: ignore[attr-defined]
-                return
+        if self._rm_plain_headers and len(values) == 1 and type(header) is str:
+            (value,) = values
+            if (
+                type(value) is str
+                and value != SKIP_HEADER
+                and self._HTTPConnection__state == _CS_REQ_STARTED  # type: ignore[attr-defined]
+            ):
+                name = header.encode("ascii")
+                data = value.encode("latin-1")
+                if _legal_header_name(name) and not _illegal_header_value(data):
+                    self._buffer.append(name + b": " + data)  # type: ignore[attr-defined]
+                    return
         super().putheader(header, *values)
 
     def send(self, data: Any) -> None:
@@ -562,6 +562,11 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
             and not isinstance(retries, _DeadlineBoundSleeps)
         ):
             retries = _bound_sleeps(retries, scope.deadline)
+        if type(headers) is CaseInsensitiveDict:
+            # requests' headers: urllib3 iterates them twice (names, then
+            # items), which a CaseInsensitiveDict does in Python, item by
+            # item; the same names and values in the same order, as a dict
+            headers = dict(headers._store.values())  # type: ignore[attr-defined]
         attempt = _Attempt()
         token = _attempt.set(attempt)
         try:
