@@ -495,3 +495,18 @@ def test_the_request_bytes_are_what_requests_sends(options: dict[str, Any]) -> N
         capture.close()
     expected, got = capture.received
     assert got == expected
+
+
+def test_built_responses_have_every_attribute_response_sets_each_their_own() -> None:
+    with Server(_site) as server:
+        expected = requests.get(server.url + "/plain", timeout=10)
+        with ManagedSession() as session:
+            first = session.get(server.url + "/plain")
+            second = session.get(server.url + "/plain")
+    assert vars(first).keys() == vars(expected).keys()
+    for name in ("_next", "encoding", "reason", "_content_consumed", "status_code"):
+        assert getattr(first, name) == getattr(expected, name), name
+    assert type(first.elapsed) is type(expected.elapsed)
+    assert first.history is not second.history
+    assert first.cookies is not second.cookies
+    assert type(first.cookies) is type(expected.cookies)

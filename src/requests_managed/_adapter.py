@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from requests import PreparedRequest, Response
 from requests import cookies as _cookies
 from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import (
     DEFAULT_CA_BUNDLE_PATH,
@@ -52,6 +54,22 @@ _NO_RETRIES = Retry(0, read=False)
 
 # Pools remembered per (origin, verify, cert); past this many, start again.
 _MAX_CACHED_POOLS = 256
+
+
+def _response_defaults() -> dict[str, Any] | None:
+    """The attributes ``Response()`` sets, but ``headers`` (build_response
+    sets it), ``history`` and ``cookies`` (new for each response); ``None``
+    if requests sets one this code does not know to be immutable."""
+    defaults = vars(ManagedResponse())
+    for name in ("headers", "history", "cookies"):
+        defaults.pop(name, None)
+    immutable = (type(None), bool, int, float, str, bytes, timedelta)
+    if not all(isinstance(value, immutable) for value in defaults.values()):
+        return None
+    return defaults
+
+
+_RESPONSE_DEFAULTS = _response_defaults()
 
 
 class ManagedAdapter(HTTPAdapter):
@@ -247,7 +265,14 @@ class ManagedAdapter(HTTPAdapter):
         # response is a ManagedResponse (one-call body reads), and the cookie
         # jar is not consulted when the server set no cookie (it would add
         # nothing; http.cookiejar costs several microseconds to find that).
-        response = ManagedResponse()
+        if _RESPONSE_DEFAULTS is None:
+            response = ManagedResponse()
+        else:  # what Response() sets, without building what is set again below
+            response = ManagedResponse.__new__(ManagedResponse)
+            fresh = response.__dict__
+            fresh.update(_RESPONSE_DEFAULTS)
+            fresh["history"] = []
+            fresh["cookies"] = RequestsCookieJar()
         response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
         headers = getattr(resp, "headers", {})
         if type(headers) is HTTPHeaderDict:

@@ -23,7 +23,7 @@ import email.parser
 import http.client
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
@@ -111,16 +111,26 @@ def read_head(fp: Any) -> list[bytes]:
 
 def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
     """``http.client.parse_headers`` on lines already read."""
+    return _parse_head(lines)[0]
+
+
+def _parse_head(
+    lines: list[bytes],
+) -> tuple[http.client.HTTPMessage, Callable[[str], str | None]]:
+    """The message, and a ``get`` for lower-case names that answers as
+    ``message.get`` does (the first value of the name)."""
     text = b"".join(lines).decode("iso-8859-1")
     if _PLAIN_HEAD.fullmatch(text) is None or _COMPOUND.search(text) is not None:
         parser = email.parser.Parser(_class=http.client.HTTPMessage)
         message: http.client.HTTPMessage = parser.parsestr(text)
-        return message
+        return message, message.get
+    fields: list[tuple[str, str]] = _FIELD.findall(text)
     message = http.client.HTTPMessage()
-    for name, value in _FIELD.findall(text):
-        message.set_raw(name, value)
+    # the list of (name, value) the email parser fills, in the same order
+    message._headers = fields  # type: ignore[attr-defined]
     message.set_payload("")
-    return message
+    first = {name.lower(): value for name, value in reversed(fields)}
+    return message, first.get
 
 
 class StrictHTTPResponse(http.client.HTTPResponse):
@@ -162,22 +172,32 @@ class StrictHTTPResponse(http.client.HTTPResponse):
                 self.version = 11
             else:
                 raise http.client.UnknownProtocol(version)
-            headers = parse_head(read_head(fp))
+            headers, get = _parse_head(read_head(fp))
             if status >= 200 or status == http.client.SWITCHING_PROTOCOLS:
                 break
             self.interim.append((status, headers))
         self.code = self.status = status
         self.reason = reason.strip()
         self.headers = self.msg = headers
-        transfer_encoding = headers.get("transfer-encoding")
+        transfer_encoding = get("transfer-encoding")
         self.chunked = bool(
             transfer_encoding and transfer_encoding.lower() == "chunked"
         )
         if self.chunked:
             self.chunk_left = None
-        self.will_close = self._check_close()
+        # http.client's _check_close, reading the same headers
+        connection = get("connection")
+        if self.version == 11:
+            self.will_close = bool(connection and "close" in connection.lower())
+        else:
+            proxy_connection = get("proxy-connection")
+            self.will_close = not (
+                get("keep-alive")
+                or (connection and "keep-alive" in connection.lower())
+                or (proxy_connection and "keep-alive" in proxy_connection.lower())
+            )
         self.length = None
-        length = headers.get("content-length")
+        length = get("content-length")
         if length and not self.chunked:
             try:
                 self.length = int(length)
