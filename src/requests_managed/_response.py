@@ -80,9 +80,6 @@ _CHUNK_SIZE_ERRORS = (OverflowError, MemoryError, ValueError)
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PLAIN_HEAD = re.compile(rf"(?:{_TOKEN}:[\t\x20-\x7e]*\r?\n)*\r?\n")
 _FIELD = re.compile(rf"({_TOKEN}):[\t ]*([\t\x20-\x7e]*)\r?\n")
-# A multipart or message/* content type makes the email package look for a
-# body in the head (and record defects): its parser decides those.
-_COMPOUND = re.compile(r"^content-type:[^\n]*(?:multipart|message)", re.I | re.M)
 _MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 _MAXHEADERS = http.client._MAXHEADERS  # type: ignore[attr-defined]
 
@@ -120,17 +117,21 @@ def _parse_head(
     """The message, and a ``get`` for lower-case names that answers as
     ``message.get`` does (the first value of the name)."""
     text = b"".join(lines).decode("iso-8859-1")
-    if _PLAIN_HEAD.fullmatch(text) is None or _COMPOUND.search(text) is not None:
-        parser = email.parser.Parser(_class=http.client.HTTPMessage)
-        message: http.client.HTTPMessage = parser.parsestr(text)
-        return message, message.get
-    fields: list[tuple[str, str]] = _FIELD.findall(text)
-    message = http.client.HTTPMessage()
-    # the list of (name, value) the email parser fills, in the same order
-    message._headers = fields  # type: ignore[attr-defined]
-    message.set_payload("")
-    first = {name.lower(): value for name, value in reversed(fields)}
-    return message, first.get
+    if _PLAIN_HEAD.fullmatch(text) is not None:
+        fields: list[tuple[str, str]] = _FIELD.findall(text)
+        first = {name.lower(): value for name, value in reversed(fields)}
+        content_type = first.get("content-type", "").lower()
+        # (a multipart or message/* type makes the email package look for a
+        # body in the head, and record defects: its parser decides those)
+        if "multipart" not in content_type and "message" not in content_type:
+            message = http.client.HTTPMessage()
+            # the list of (name, value) the email parser fills, in order
+            message._headers = fields  # type: ignore[attr-defined]
+            message.set_payload("")
+            return message, first.get
+    parser = email.parser.Parser(_class=http.client.HTTPMessage)
+    parsed: http.client.HTTPMessage = parser.parsestr(text)
+    return parsed, parsed.get
 
 
 class StrictHTTPResponse(http.client.HTTPResponse):
