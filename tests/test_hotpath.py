@@ -17,6 +17,7 @@ import http.client
 import io
 import socket
 import threading
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -510,3 +511,58 @@ def test_built_responses_have_every_attribute_response_sets_each_their_own() -> 
     assert first.history is not second.history
     assert first.cookies is not second.cookies
     assert type(first.cookies) is type(expected.cookies)
+
+
+class _Sink:
+    """A loopback server that reads requests into one reused buffer (it
+    allocates next to nothing, so tracemalloc sees the client alone) and
+    answers each with an empty 204."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.body_bytes: list[int] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        buffer = bytearray(1 << 16)
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(10)
+            for _ in range(2):  # two requests on one connection
+                got = conn.recv_into(buffer)
+                head_end = bytes(buffer[:got]).index(b"\r\n\r\n") + 4
+                head = bytes(buffer[:head_end]).lower()
+                length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+                seen = got - head_end
+                while seen < length:
+                    seen += conn.recv_into(buffer)
+                self.body_bytes.append(seen)
+                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+def test_a_1_mib_post_body_is_never_copied() -> None:
+    # tracemalloc sees every Python allocation: a copy of the body (a join of
+    # head and body, a slice, bytes(view)) would show as a 1 MiB peak
+    body = b"x" * (1 << 20)
+    sink = _Sink()
+    try:
+        with ManagedSession() as session:
+            session.post(sink.url + "/warm", data=b"w")
+            tracemalloc.start()
+            try:
+                response = session.post(sink.url + "/upload", data=body)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    finally:
+        sink.close()
+    assert response.status_code == 204
+    assert sink.body_bytes == [1, len(body)]
+    assert peak < len(body) // 4
