@@ -566,3 +566,19 @@ def test_a_1_mib_post_body_is_never_copied() -> None:
     assert response.status_code == 204
     assert sink.body_bytes == [1, len(body)]
     assert peak < len(body) // 4
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 99 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 100 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 65536 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 65520 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: 1\r\na\n\r\n",
+    ],
+    ids=["99 headers", "100 headers", "101 headers", "too long", "long", "short"],
+)
+def test_the_limits_on_a_head_are_http_clients(head: bytes) -> None:
+    assert _outcome(StrictHTTPResponse, head, "GET") == _outcome(_Plain, head, "GET")

@@ -279,8 +279,11 @@ class ManagedAdapter(HTTPAdapter):
             # CaseInsensitiveDict(headers) item by item through
             # MutableMapping.update costs more than the rest of this method
             merged: Any = CaseInsensitiveDict()
+            # HTTPHeaderDict keeps {lowercased: [name, value, value...]}
+            container: Any = headers._container
             merged._store = {
-                name.lower(): (name, value) for name, value in headers.itermerged()
+                lower: (values[0], ", ".join(values[1:]))
+                for lower, values in container.items()
             }
             response.headers = merged
         else:

@@ -81,6 +81,15 @@ def merge_setting(
     return merged
 
 
+def _without_none(headers: Any) -> bool:
+    """A mapping with no value ``None`` (which would mean "remove")?"""
+    if type(headers) is CaseInsensitiveDict:
+        # {lowercased: (name, value)}, read without the Mapping machinery
+        store: Any = headers._store  # type: ignore[attr-defined]
+        return not any(pair[1] is None for pair in store.values())
+    return isinstance(headers, Mapping) and None not in headers.values()
+
+
 def _merged_headers(
     request_headers: Any, session_headers: Any
 ) -> CaseInsensitiveDict[Any] | Any:
@@ -90,8 +99,7 @@ def _merged_headers(
     if (
         not request_headers
         and isinstance(request_headers, Mapping)
-        and isinstance(session_headers, Mapping)
-        and None not in session_headers.values()
+        and _without_none(session_headers)
     ):
         return session_headers
     return merge_setting(request_headers, session_headers, CaseInsensitiveDict)

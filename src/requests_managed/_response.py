@@ -90,20 +90,23 @@ def read_head(fp: Any) -> list[bytes]:
     (``http.client`` reads the end of the stream as the end of the headers;
     httpx raises ``RemoteProtocolError``)."""
     lines: list[bytes] = []
+    readline = fp.readline
     while True:
-        line: bytes = fp.readline(_MAXLINE + 1)
+        line: bytes = readline(_MAXLINE + 1)
         if len(line) > _MAXLINE:
             raise http.client.LineTooLong("header line")
         lines.append(line)
         if len(lines) > _MAXHEADERS:
             raise HTTPException(f"got more than {_MAXHEADERS} headers")
-        if line in (b"\r\n", b"\n"):
-            return lines
-        if not line:
-            raise IncompleteHead(
-                "the response's header block was incomplete: the "
-                "connection closed before the blank line that ends it"
-            )
+        if len(line) < 3:  # the blank line, or the end of the stream
+            if line == b"\r\n" or line == b"\n":
+                return lines
+            if not line:
+                break
+    raise IncompleteHead(
+        "the response's header block was incomplete: the "
+        "connection closed before the blank line that ends it"
+    )
 
 
 def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
