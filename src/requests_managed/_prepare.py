@@ -159,6 +159,8 @@ class PrepareCache:
 
 
 _MAX_URLS = 1024
+#: What the default hooks of a session and a request merge to.
+_NO_HOOKS: dict[str, list[Any]] = {"response": []}
 
 # requests' helpers, typed (the stubs leave them untyped).
 cookiejar_from_dict: Callable[[Any], RequestsCookieJar] = _cookies.cookiejar_from_dict
@@ -215,7 +217,10 @@ def prepare_request(
     p.prepare_body(request.data, request.files, request.json)
     if auth is not None or "@" in str(p.url):
         p.prepare_auth(auth, url)
-    p.prepare_hooks(hooks)
+    if type(hooks) is not dict or hooks != _NO_HOOKS:
+        # (no hooks at all leaves the PreparedRequest's own default_hooks(),
+        # which is what registering an empty list of them gives)
+        p.prepare_hooks(hooks)
     return p
 
 
