@@ -13,8 +13,11 @@ request itself cancelling out. The server runs untraced, in its own
 process.
 
 ``python benchmarks/streaming.py --time [--rounds N]`` times the same
-streams instead (CPU time per MiB, interleaved rounds) and reports each
-client's throughput against ``requests.Session`` and its peak RSS growth.
+streams instead (B MiB each, the clients taking turns in one process, medians
+of N rounds) and reports each client's throughput against
+``requests.Session`` (which passes ``timeout=(5, 30)``, as in
+``benchmarks/run.py``) and its peak RSS growth while streaming, each in a
+fresh process.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -99,7 +103,8 @@ def _requests() -> Callable[[str], int]:
 
     def get(url: str) -> int:
         n = 0
-        with session.get(url, stream=True) as r:
+        # as a careful user does (benchmarks/run.py's baseline)
+        with session.get(url, stream=True, timeout=(5, 30)) as r:
             for chunk in r.iter_content(CHUNK):
                 n += len(chunk)
         return n
@@ -182,13 +187,13 @@ def _rss_kib() -> int:
 
 
 def timed(name: str, base: str, mib: int) -> None:
-    """One timing process: prints CPU seconds per MiB and RSS growth (KiB)."""
+    """One fresh process: prints seconds per MiB and peak RSS growth (KiB)."""
     get = CLIENTS[name]()
     get(f"{base}/1")
     before = _rss_kib()
-    start = time.process_time()
+    start = time.perf_counter()
     get(f"{base}/{mib}")
-    elapsed = time.process_time() - start
+    elapsed = time.perf_counter() - start
     print(elapsed / mib, _rss_kib() - before)
 
 
@@ -229,28 +234,58 @@ def main() -> None:
         server.wait(10)
 
 
-def _time(names: list[str], base: str, mib: int, rounds: int) -> None:
-    results: dict[str, list[tuple[float, int]]] = {n: [] for n in names}
+def interleaved(names: list[str], base: str, mib: int, rounds: int) -> None:
+    """One process streams with every client in turn, ``rounds`` times:
+    prints each client's median seconds and CPU seconds per MiB."""
+    gets = {name: CLIENTS[name]() for name in names}
+    for get in gets.values():
+        get(f"{base}/1")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
-        for name in names:
-            out = subprocess.run(
-                [sys.executable, __file__, "--timed", name, base, str(mib)],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()
-            results[name].append((float(out[0]), int(out[1])))
+        for name, get in gets.items():
+            started, used = time.perf_counter(), time.process_time()
+            get(f"{base}/{mib}")
+            wall[name].append((time.perf_counter() - started) / mib)
+            cpu[name].append((time.process_time() - used) / mib)
+    for name in names:
+        print(name, statistics.median(wall[name]), statistics.median(cpu[name]))
 
-    def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
 
-    reference = median([s for s, _ in results.get("requests.Session", [(1.0, 0)])])
-    for name, rows in results.items():
-        seconds = median([s for s, _ in rows])
-        rss = median([float(r) for _, r in rows])
+def _time(names: list[str], base: str, mib: int, rounds: int) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--interleaved",
+            base,
+            str(mib),
+            str(rounds),
+            *names,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    medians: dict[str, tuple[float, float]] = {}
+    for row in out.splitlines():
+        name, wall, used = row.split()
+        medians[name] = (float(wall), float(used))
+    rss: dict[str, int] = {}
+    for name in names:  # each in a fresh process: its own peak
+        fields = subprocess.run(
+            [sys.executable, __file__, "--timed", name, base, str(mib)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        rss[name] = int(fields[1])
+    reference = medians.get("requests.Session", (1.0, 1.0))
+    for name, (seconds, cpu) in medians.items():
         print(
-            f"{name:22} {seconds * 1e3:7.2f} ms CPU/MiB  {reference / seconds:5.2f}x"
-            f" requests  RSS +{rss:,.0f} KiB"
+            f"{name:22} {seconds * 1e3:6.2f} ms/MiB {cpu * 1e3:6.2f} ms CPU/MiB"
+            f"  {reference[0] / seconds:5.2f}x requests' throughput"
+            f"  RSS +{rss[name]:,} KiB"
         )
 
 
@@ -261,5 +296,7 @@ if __name__ == "__main__":
         client(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif sys.argv[1:2] == ["--timed"]:
         timed(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--interleaved"]:
+        interleaved(sys.argv[5:], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         main()
