@@ -1,6 +1,6 @@
 """The response classes: urllib3's (the raw body) and requests' (``ManagedResponse``).
 
-:class:`ManagedHTTPResponse` is urllib3's ``HTTPResponse`` with three duties:
+:class:`ManagedHTTPResponse` is urllib3's ``HTTPResponse`` with these duties:
 
 * a read that fails after the request's deadline passed raises
   ``DeadlineExceeded`` (the watchdog's abort is never taken for the end of
@@ -10,7 +10,9 @@
   bytes) so the connection can be kept, and otherwise closes it; it never
   waits for a silent server, and never touches the network from the garbage
   collector;
-* the leak tracker's record of where a streamed response was requested.
+* the leak tracker's record of where a streamed response was requested;
+* ``stream()`` reads a plain body's full pieces straight from
+  ``http.client`` and leaves every other outcome of a read to urllib3.
 
 :class:`ManagedResponse` is requests' ``Response`` with a one-call
 ``content``.
@@ -23,7 +25,7 @@ import email.parser
 import http.client
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
@@ -264,6 +266,9 @@ class _HeadReader:
 
 _DRAIN_ERRORS = (HTTPException, OSError, ValueError)
 
+#: urllib3 reads larger pieces in its own way under pyOpenSSL (a C int).
+_C_INT_MAX = 2**31 - 1
+
 
 class ManagedHTTPResponse(HTTPResponse):
     """urllib3's response, with deadline errors and a bounded drain on ``close()``.
@@ -278,6 +283,9 @@ class ManagedHTTPResponse(HTTPResponse):
     _rm_finalizing = False
     _rm_limit: int | None = None  # max_body_bytes
     _rm_seen = 0  # decoded body bytes handed out so far
+    # the outcome of a read of the http.client response already made, for
+    # urllib3's next _fp_read() to return (see stream())
+    _rm_got: bytes | BaseException | None = None
 
     def _rm_count(self, data: bytes) -> None:
         limit = self._rm_limit
@@ -335,6 +343,96 @@ class ManagedHTTPResponse(HTTPResponse):
         self._rm_aborted()
         self._rm_count(data)
         return data
+
+    def stream(
+        self, amt: int | None = _PIECE, decode_content: bool | None = None
+    ) -> Generator[bytes, None, None]:
+        """urllib3's ``stream()``, with a plain body read straight from ``http.client``.
+
+        For a body that urllib3 hands through unchanged (no content decoder,
+        not chunked, nothing buffered), urllib3 spends more per piece than
+        ``http.client``'s own read: ``read()``, ``_raw_read()``, its error
+        context manager, ``_fp_read()`` and a queue buffer. Here each full
+        piece of ``amt`` bytes comes from ``http.client``'s ``read(amt)``,
+        with urllib3's bookkeeping (``tell()``, ``length_remaining``, the
+        release of the connection at the end of the body) and ours (the
+        deadline, ``max_body_bytes``). Anything else a read can return (a
+        short piece: the end of the body or a body cut short; an exception)
+        is handed to urllib3's own ``read()`` as the outcome of its first
+        read of the file (:meth:`_fp_read`), so the end of the body, length
+        enforcement and every error are urllib3's, byte for byte
+        (``tests/test_streaming.py`` compares the two paths).
+        """
+        fp: Any = self._fp
+        self._init_decoder()
+        if (
+            type(amt) is not int
+            or not 0 < amt <= _C_INT_MAX
+            or self.chunked
+            or self._decoder is not None
+            or self._has_decoded_content
+            or not isinstance(fp, http.client.HTTPResponse)
+            or fp is not self._original_response
+            or fp.chunked
+            or fp.closed
+            or len(self._decoded_buffer)
+        ):
+            yield from super().stream(amt, decode_content)
+            return
+        limit = self._rm_limit
+        while fp.fp is not None:
+            try:
+                data: bytes = fp.read(amt)
+            except BaseException as exc:
+                self._rm_read_through(amt, decode_content, exc)
+                raise  # not reached: urllib3 raises the read's exception
+            if len(data) != amt:
+                # the end of the body, or a body cut short: urllib3 decides
+                data = self._rm_read_through(amt, decode_content, data)
+                if data:
+                    yield data
+                break
+            # urllib3's _raw_read() and read(), in their order
+            if fp.fp is None:  # http.client read the body to its end
+                self.release_conn()
+            self._fp_bytes_read += amt
+            if self.length_remaining is not None:
+                self.length_remaining -= amt
+            self._uncached_read_occurred = True
+            deadline = self._rm_deadline
+            if deadline is not None and deadline.expired:
+                raise body_deadline_error(deadline.total, self._rm_origin())
+            if limit is not None:
+                self._rm_count(data)
+            yield data
+        # whatever is left (normally nothing): urllib3's loop
+        yield from super().stream(amt, decode_content)
+
+    def _rm_read_through(
+        self, amt: int, decode_content: bool | None, got: bytes | BaseException
+    ) -> bytes:
+        """:meth:`read` (urllib3's, with ours around it), its first read of the
+        file being the one already made, whose outcome is ``got``."""
+        self._rm_got = got
+        try:
+            data = self.read(amt, decode_content)
+        finally:
+            unread, self._rm_got = self._rm_got, None
+        if unread is not None:  # urllib3 did not read the file: never lose it
+            raise RuntimeError("a streamed read was not handed to urllib3")
+        return data
+
+    def _fp_read(self, *args: Any, **kwargs: Any) -> bytes:
+        # urllib3's one read of the file, in _raw_read() (private: pinned by
+        # tests/test_seams.py and tests/test_streaming.py)
+        got = self._rm_got
+        if got is None:
+            data: bytes = super()._fp_read(*args, **kwargs)
+            return data
+        self._rm_got = None
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
     def read_chunked(self, *args: Any, **kwargs: Any) -> Any:
         try:
