@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import pickle
 import socket
 import threading
 import tracemalloc
@@ -27,8 +28,9 @@ from hypothesis import strategies as st
 from urllib3.connection import HTTPConnection
 from urllib3.util import SKIP_HEADER, Timeout
 
-from requests_managed import ManagedSession
+from requests_managed import CloseReason, ManagedSession
 from requests_managed._errors import IncompleteHead
+from requests_managed._lifecycle import ConnEvent, ConnState
 from requests_managed._response import StrictHTTPResponse, parse_head
 from requests_managed._urllib3 import (
     ManagedHTTPConnection,
@@ -582,3 +584,13 @@ def test_a_1_mib_post_body_is_never_copied() -> None:
 )
 def test_the_limits_on_a_head_are_http_clients(head: bytes) -> None:
     assert _outcome(StrictHTTPResponse, head, "GET") == _outcome(_Plain, head, "GET")
+
+
+def test_lifecycle_enums_hash_by_identity_and_still_key_dicts() -> None:
+    # their hash runs on every check-out and release: object's, in C
+    for enum_class in (ConnState, ConnEvent, CloseReason):
+        for member in enum_class:
+            assert hash(member) == object.__hash__(member)
+            assert enum_class(member.value) is member
+    counts = pickle.loads(pickle.dumps({CloseReason.FORK: 1, CloseReason.ERROR: 2}))
+    assert counts[CloseReason.FORK] == 1 and counts[CloseReason.ERROR] == 2

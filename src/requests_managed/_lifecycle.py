@@ -56,6 +56,10 @@ class ConnState(enum.Enum):
     IDLE = "idle"
     CLOSED = "closed"
 
+    # Members compare by identity; hashing by identity (in C) keeps the
+    # table lookups of every check-out and release off Enum's Python hash.
+    __hash__ = object.__hash__
+
 
 class ConnEvent(enum.Enum):
     """What can happen to a connection."""
@@ -68,6 +72,8 @@ class ConnEvent(enum.Enum):
     CHECKIN = "checkin"
     #: Closed, for one reason, from any state but ``CLOSED``.
     CLOSE = "close"
+
+    __hash__ = object.__hash__  # (see ConnState)
 
 
 #: ``(state, event) -> next state``. A pair missing here is forbidden:

@@ -97,6 +97,10 @@ class CloseReason(enum.Enum):
     #: Inherited across ``os.fork()``; closed in the child only.
     FORK = "fork"
 
+    # identity hashing, in C (members compare by identity): reasons key the
+    # close counters of every connection closed
+    __hash__ = object.__hash__
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
