@@ -21,6 +21,7 @@ import os
 import sys
 import traceback
 import warnings
+from types import CodeType
 from typing import Any, NamedTuple
 
 import requests
@@ -28,7 +29,15 @@ import urllib3
 
 from .exceptions import ConnectionLeakWarning
 
-__all__ = ["CallSite", "call_site", "report", "track"]
+__all__ = [
+    "CallSite",
+    "CodeSite",
+    "call_site",
+    "code_site",
+    "report",
+    "site_of",
+    "track",
+]
 
 logger = logging.getLogger("requests_managed")
 
@@ -56,6 +65,37 @@ def call_site(full: bool = False) -> CallSite:
         frame = frame.f_back
     stack = "".join(traceback.format_stack(frame)) if full else None
     return CallSite(frame.f_code.co_filename, frame.f_lineno, stack)
+
+
+#: Where :func:`call_site` would point, before its line is looked up: the
+#: frame's code and the offset of its current instruction.
+CodeSite = tuple[CodeType, int]
+
+
+def code_site() -> CodeSite:
+    """:func:`call_site`'s frame, with the line left to :func:`site_of`.
+
+    A frame's ``f_lineno`` is found by scanning its code's line table up to
+    the current instruction, which in a long function or a module costs more
+    than creating a session. A session records where it was created for a
+    warning that is almost never issued, so it keeps this and resolves it then.
+    """
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame = frame.f_back
+    return frame.f_code, frame.f_lasti
+
+
+def site_of(site: CodeSite) -> CallSite:
+    """The ``CallSite`` (file and line) of a :func:`code_site` result."""
+    code, offset = site
+    # the line table read as the interpreter reads it for f_lineno
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            if line is not None:
+                return CallSite(code.co_filename, line)
+            break
+    return CallSite(code.co_filename, code.co_firstlineno)
 
 
 def track(raw: Any, full: bool = False) -> None:

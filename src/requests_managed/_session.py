@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from requests import PreparedRequest, Request, Response
+from requests import utils as _utils
 from requests.adapters import BaseAdapter
-from requests.cookies import cookiejar_from_dict
+from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.models import DEFAULT_REDIRECT_LIMIT
+from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 from urllib3.util.retry import Retry
 
@@ -110,9 +112,9 @@ class ManagedSession(requests.Session):
         self._rm_retries = _check_retries(retries)
         check_count("max_body_bytes", max_body_bytes, minimum=0, allow_none=True)
         self._rm_max_body = max_body_bytes
-        self._rm_start(_leaks.call_site())
+        self._rm_start(_leaks.code_site())
 
-    def _rm_start(self, created_at: _leaks.CallSite | None) -> None:
+    def _rm_start(self, created_at: _leaks.CodeSite | None) -> None:
         """Mount the managed adapter and arm the finalizer (also after unpickling)."""
         adapter = ManagedAdapter(
             limits=self._rm_limits,
@@ -121,8 +123,20 @@ class ManagedSession(requests.Session):
             retries=self._rm_retries,
         )
         self._rm_unmanaged: dict[str, str] = {}
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
+        adapters = self.adapters
+        if (
+            not adapters
+            and type(self).mount is ManagedSession.mount
+            and _REQUESTS_SESSION.mount is _REQUESTS_MOUNT
+        ):
+            # What the two mount() calls below do to an empty mapping (the
+            # state _session_defaults leaves): requests' mount() would also
+            # scan the keys for shorter prefixes, and there are none.
+            adapters["https://"] = adapter
+            adapters["http://"] = adapter
+        else:
+            self.mount("https://", adapter)
+            self.mount("http://", adapter)
         self._rm_adapter = adapter
         self._rm_env = EnvironmentCache()
         self._rm_prepared = _prepare.PrepareCache()
@@ -454,6 +468,7 @@ _DEFAULT_POLICY = KeepAlivePolicy()
 # (Captured at import, before any install() patches that class's __new__.)
 _REQUESTS_SESSION: type[requests.Session] = requests.Session
 _REQUESTS_INIT = vars(_REQUESTS_SESSION)["__init__"]
+_REQUESTS_MOUNT = vars(_REQUESTS_SESSION)["mount"]
 
 
 def _plain_session_init(session: requests.Session) -> bool:
@@ -466,7 +481,7 @@ def _plain_session_init(session: requests.Session) -> bool:
 
 def _session_defaults(session: requests.Session) -> None:
     """What ``requests.Session.__init__`` sets, minus its two adapters."""
-    session.headers = default_headers()  # type: ignore[assignment]
+    session.headers = _default_headers()  # type: ignore[assignment]
     session.auth = None
     session.proxies = {}
     session.hooks = default_hooks()
@@ -476,8 +491,31 @@ def _session_defaults(session: requests.Session) -> None:
     session.cert = None
     session.max_redirects = DEFAULT_REDIRECT_LIMIT
     session.trust_env = True
-    session.cookies = cookiejar_from_dict({})  # type: ignore[no-untyped-call]
+    # what cookiejar_from_dict({}) returns, without walking the empty jar
+    session.cookies = RequestsCookieJar()
     session.adapters = OrderedDict()
+
+
+# requests' default_headers() builds its CaseInsensitiveDict through
+# MutableMapping.update, item by item: a quarter of what requests.Session()
+# costs. The headers are always the same four strings, read from these two
+# names of requests.utils; while neither is patched, a session gets a copy of
+# the store of one default_headers() result (names and values are strings, so
+# a shallow copy shares nothing mutable). tests/test_seams.py compares the two.
+_TEMPLATE_HEADERS: CaseInsensitiveDict[str] = default_headers()
+_TEMPLATE_SOURCES = (_utils.default_user_agent, _utils.DEFAULT_ACCEPT_ENCODING)
+
+
+def _default_headers() -> CaseInsensitiveDict[str]:
+    """Equal to ``requests.utils.default_headers()``, a new dict each time."""
+    if (
+        _utils.default_user_agent is not _TEMPLATE_SOURCES[0]
+        or _utils.DEFAULT_ACCEPT_ENCODING is not _TEMPLATE_SOURCES[1]
+    ):
+        return default_headers()
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
+    headers._store = _TEMPLATE_HEADERS._store.copy()  # type: ignore[attr-defined]
+    return headers
 
 
 # (prefix, reason) pairs logged so far: each is logged once per process.
@@ -505,7 +543,7 @@ def _check_retries(retries: object) -> RetriesType:
 
 
 def _close_unclosed(
-    adapters: MutableMapping[str, BaseAdapter], created_at: _leaks.CallSite | None
+    adapters: MutableMapping[str, BaseAdapter], created_at: _leaks.CodeSite | None
 ) -> None:
     # Silent, as requests.Session is, when the session holds no socket: only
     # a session dropped with connections open (idle or in use) leaked one.
@@ -517,17 +555,16 @@ def _close_unclosed(
         adapter.close()
     if held == 0:
         return
-    where = "unpickled" if created_at is None else f"created at {created_at}"
+    site = None if created_at is None else _leaks.site_of(created_at)
+    where = "unpickled" if site is None else f"created at {site}"
     plural = "connection" if held == 1 else "connections"
     message = ResourceWarning(
         f"unclosed ManagedSession {where} still held {held} open {plural}; "
         "they were closed. Use `with ManagedSession() as s:` or call s.close()."
     )
-    if created_at is None:
+    if site is None:
         warnings.warn(message, stacklevel=2)
     else:
         # Attributed to the line that created the session, so warning
         # filters (and the report) point at the user's code.
-        warnings.warn_explicit(
-            message, ResourceWarning, created_at.filename, created_at.lineno
-        )
+        warnings.warn_explicit(message, ResourceWarning, site.filename, site.lineno)

@@ -729,9 +729,10 @@ class ManagedPoolManager(_ManagedPools, PoolManager):
     def __init__(self, manager: ConnectionManager, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rm_manager = manager
-        self.pools = RecentlyUsedContainer(
-            self.pools._maxsize, dispose_func=_retire_pool
-        )
+        # The container PoolManager just made, still empty: given the
+        # dispose_func a RecentlyUsedContainer(..., dispose_func=) would have
+        # (a second container, with its own RLock, cost a tenth of a session).
+        self.pools.dispose_func = _retire_pool
         self.pool_classes_by_scheme = {
             "http": ManagedHTTPConnectionPool,
             "https": ManagedHTTPSConnectionPool,
