@@ -613,7 +613,9 @@ def _measure_fresh(
 def _ratio(reference: float | None, count: float) -> str:
     if reference is None:
         return "-"
-    if count <= reference:
+    if count == reference:
+        return "1.00x"
+    if count < reference:
         return f"{reference / count:.2f}x fewer"
     return f"{count / reference:.2f}x more"
 
