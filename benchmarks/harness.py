@@ -51,7 +51,9 @@ SEQUENTIAL = Scenario("small GETs, sequential", "/small", 2000)
 EXTRA_ENV = Scenario("small GETs, 200 extra env vars", "/small", 1000, extra_env=200)
 SCENARIOS = (
     SEQUENTIAL,
+    Scenario("small GETs, 2 threads", "/small", 2000, threads=2),
     Scenario("small GETs, 8 threads", "/small", 2000, threads=8),
+    Scenario("small GETs, 32 threads", "/small", 2000, threads=32),
     Scenario("64 KiB bodies", "/64k", 600),
     Scenario("1 MiB bodies", "/1m", 100),
     EXTRA_ENV,

@@ -93,7 +93,9 @@ def test_the_scenarios_are_the_ones_the_docs_describe() -> None:
     names = [s.name for s in SCENARIOS]
     assert names == [
         "small GETs, sequential",
+        "small GETs, 2 threads",
         "small GETs, 8 threads",
+        "small GETs, 32 threads",
         "64 KiB bodies",
         "1 MiB bodies",
         "small GETs, 200 extra env vars",

@@ -6,7 +6,9 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
+import requests
 import trustme
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from requests_managed import ManagedSession
@@ -91,3 +93,33 @@ def test_a_context_the_user_gives_the_pool_manager_is_used_as_given(
         # ours built none; urllib3 loaded requests' default bundle into the
         # user's context on top of the user's own CA, as it always does
         assert len(session.get_adapter(closing_tls_server.url)._rm_tls) == 0  # type: ignore[attr-defined]
+
+
+def test_a_pools_ca_files_are_checked_once_per_configuration(
+    tls_server: Server, ca_bundle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests' cert_verify looks the CA bundle up on disk on every request;
+    # a pool that shares our context (loaded from that bundle) checks once
+    checks: list[object] = []
+    original = HTTPAdapter.cert_verify
+
+    def counting(
+        self: HTTPAdapter, conn: object, url: str, verify: object, cert: object
+    ) -> None:
+        checks.append(verify)
+        original(self, conn, url, verify, cert)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HTTPAdapter, "cert_verify", counting)
+    with ManagedSession() as session:
+        for _ in range(3):
+            assert session.get(tls_server.url, verify=ca_bundle).ok
+        assert checks == [ca_bundle]
+        with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+            assert session.get(tls_server.url, verify=False).ok
+        assert checks == [ca_bundle, False]  # another pool: checked for itself
+        pool = session.get_adapter(tls_server.url).get_connection_with_tls_context(
+            requests.Request("GET", tls_server.url).prepare(), ca_bundle
+        )
+        assert pool.ca_certs is None  # urllib3 never reloads it into our context
+        assert session.get(tls_server.url, verify=ca_bundle).ok
+        assert checks == [ca_bundle, False]

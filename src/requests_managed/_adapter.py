@@ -245,11 +245,18 @@ class ManagedAdapter(HTTPAdapter):
         # missing bundle or certificate); but a pool with our shared context
         # must not get CA and certificate paths back, or urllib3 would load
         # them into that context again on every connection.
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
         context = getattr(conn, "conn_kw", {}).get("ssl_context")
-        if context is not None and self._rm_tls.owns(context):
+        mine = context is not None and self._rm_tls.owns(context)
+        if mine and conn.__dict__.get("_rm_verified") == (verify, cert):
+            # This pool passed these checks with this context (loaded from
+            # those files, so it does not read them again): the files are
+            # not looked up again on every request.
+            return
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if mine:
             conn.ca_certs = conn.ca_cert_dir = None
             conn.cert_file = conn.key_file = None
+            conn._rm_verified = (verify, cert)
 
     def request_url(self, request: PreparedRequest, proxies: Any) -> str:
         # HTTPAdapter's contract; without a proxy it is the request's path.

@@ -201,9 +201,14 @@ def prepare_request(
     if session.trust_env and not auth and not session.auth:
         auth = env.netrc_auth(url)
     auth = merge_setting(auth, session.auth)
-    params = merge_setting(request.params, session.params)
-    if isinstance(params, Mapping) and not params:
-        params = None  # what an empty mapping encodes to: no query
+    request_params: Any = request.params
+    session_params: Any = session.params
+    if type(request_params) is dict and not request_params and not session_params:
+        params = None  # (the default {} and an empty session's: no query)
+    else:
+        params = merge_setting(request_params, session_params)
+        if isinstance(params, Mapping) and not params:
+            params = None  # what an empty mapping encodes to: no query
     hooks = merge_hooks(request.hooks, session.hooks)
 
     p = PreparedRequest()
@@ -250,8 +255,13 @@ def merge_environment_settings(
                 proxies.setdefault(key, value)
         if verify is True or verify is None:
             verify = env.ca_bundle() or verify
+    session_proxies: Any = session.proxies
+    if type(proxies) is dict and not proxies and not session_proxies:
+        merged_proxies: Any = OrderedDict()  # what merging two empty ones gives
+    else:
+        merged_proxies = merge_setting(proxies, session_proxies)
     return {
-        "proxies": merge_setting(proxies, session.proxies),
+        "proxies": merged_proxies,
         "stream": merge_setting(stream, session.stream),
         "verify": merge_setting(verify, session.verify),
         "cert": merge_setting(cert, session.cert),
