@@ -94,7 +94,15 @@ _NEW, _ACTIVE, _IDLE, _CLOSED = (
 
 
 #: Which counter a state is counted in: NEW and ACTIVE are "in use".
-_BUCKET = {_NEW: "in_use", _ACTIVE: "in_use", _IDLE: "idle", _CLOSED: None}
+#: ``(old state, new state) -> (change of counters.idle, of counters.in_use)``
+_MOVES = {
+    (old, new): (
+        (new is _IDLE) - (old is _IDLE),
+        (new in IN_USE_STATES) - (old in IN_USE_STATES),
+    )
+    for old in ConnState
+    for new in ConnState
+}
 
 
 class CheckoutError(Exception):
@@ -258,15 +266,12 @@ class ConnectionManager:
             slot.idle.append(conn)  # type: ignore[arg-type]
         elif new is _ACTIVE and conn is not None:
             self._active.add(conn)
-        if current and _BUCKET[old] is not _BUCKET[new]:
-            if old is _IDLE:
-                counters.idle -= 1
-            elif old in IN_USE_STATES:
-                counters.in_use -= 1
-            if new is _IDLE:
-                counters.idle += 1
-            elif new in IN_USE_STATES:
-                counters.in_use += 1
+        if current:
+            idle_delta, in_use_delta = _MOVES[old, new]
+            if idle_delta:
+                counters.idle += idle_delta
+            if in_use_delta:
+                counters.in_use += in_use_delta
                 if counters.in_use > counters.peak_in_use:
                     counters.peak_in_use = counters.in_use
         if event is ConnEvent.CONNECT:
