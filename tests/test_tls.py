@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import ssl
 from collections.abc import Iterator
 
@@ -123,3 +124,36 @@ def test_a_pools_ca_files_are_checked_once_per_configuration(
         assert pool.ca_certs is None  # urllib3 never reloads it into our context
         assert session.get(tls_server.url, verify=ca_bundle).ok
         assert checks == [ca_bundle, False]
+
+
+@pytest.fixture
+def mtls_server(ca: trustme.CA) -> Iterator[Server]:
+    """A server that demands a client certificate issued by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(context)
+    with Server(lambda r: Reply(body=b"mtls"), ssl_context=context) as s:
+        yield s
+
+
+def test_a_client_certificate_is_keyed_into_the_context_and_the_pool(
+    mtls_server: Server,
+    ca: trustme.CA,
+    ca_bundle: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    client = ca.issue_cert("client@example.test")
+    pem = str(tmp_path / "client.pem")
+    client.private_key_and_cert_chain_pem.write_to_path(pem)
+    with ManagedSession() as session:
+        assert session.get(mtls_server.url, verify=ca_bundle, cert=pem).text == "mtls"
+        # the same origin and CA without the certificate: neither the
+        # certificate's context nor its kept-alive connection is used
+        with pytest.raises(requests.exceptions.RequestException):
+            session.get(mtls_server.url, verify=ca_bundle)
+        assert session.get(mtls_server.url, verify=ca_bundle, cert=pem).ok
+        contexts = session.get_adapter(mtls_server.url)._rm_tls._contexts  # type: ignore[attr-defined]
+        assert sorted(key[3] is not None for key in contexts) == [False, True]
+        stats = session.pool_stats().for_url(mtls_server.url)
+        assert stats.reuses == 1  # the second request with the certificate
