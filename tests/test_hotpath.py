@@ -500,6 +500,29 @@ def test_the_request_bytes_are_what_requests_sends(options: dict[str, Any]) -> N
     assert got == expected
 
 
+def test_proxy_headers_replace_a_header_of_another_case_as_requests_does() -> None:
+    # A pool to an HTTP proxy adds its proxy headers (the credentials of the
+    # proxy URL) to requests' CaseInsensitiveDict: "proxy-authorization" is
+    # replaced, not sent twice.
+    capture = _Capture(2)
+    proxy = capture.url.replace("http://", "http://user:pw@")
+    try:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                session.trust_env = False
+                session.get(
+                    "http://origin.test/p",
+                    headers={"proxy-authorization": "Bearer mine", "x-a": "1"},
+                    proxies={"http": proxy},
+                    timeout=10,
+                )
+    finally:
+        capture.close()
+    expected, got = capture.received
+    assert expected.lower().count(b"proxy-authorization:") == 1
+    assert got == expected
+
+
 def test_built_responses_have_every_attribute_response_sets_each_their_own() -> None:
     with Server(_site) as server:
         expected = requests.get(server.url + "/plain", timeout=10)

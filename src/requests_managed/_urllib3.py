@@ -562,10 +562,12 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
             and not isinstance(retries, _DeadlineBoundSleeps)
         ):
             retries = _bound_sleeps(retries, scope.deadline)
-        if type(headers) is CaseInsensitiveDict:
+        if type(headers) is CaseInsensitiveDict and not self.proxy_headers:
             # requests' headers: urllib3 iterates them twice (names, then
             # items), which a CaseInsensitiveDict does in Python, item by
             # item; the same names and values in the same order, as a dict
+            # (not with proxy headers: urllib3 adds them with update(), which
+            # replaces a header of another case only in requests' dict)
             headers = dict(headers._store.values())  # type: ignore[attr-defined]
         attempt = _Attempt()
         token = _attempt.set(attempt)
