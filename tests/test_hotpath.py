@@ -288,6 +288,34 @@ def test_a_class_with_its_own_putheader_keeps_it() -> None:
 
 
 @pytest.mark.parametrize(
+    "target",
+    [http.client.HTTPConnection, HTTPConnection],
+    ids=["http.client", "urllib3"],
+)
+def test_a_putheader_patched_at_run_time_sees_every_header(
+    monkeypatch: pytest.MonkeyPatch, target: type
+) -> None:
+    # what a spy in a test, or an APM agent's wrapper, does once the classes
+    # exist: every header still goes through it, as with requests.Session
+    original = target.putheader
+    seen: list[list[Any]] = []
+
+    def spy(self: Any, header: Any, *values: Any) -> None:
+        seen[-1].append((header, values))
+        original(self, header, *values)
+
+    monkeypatch.setattr(target, "putheader", spy)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            seen.append([])
+            with session:
+                session.get(server.url + "/p", headers={"X-A": "1"}, timeout=10)
+    expected, got = seen
+    assert ("X-A", ("1",)) in expected
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     "timeout",
     [
         Timeout(connect=5, read=30),

@@ -159,6 +159,21 @@ _CS_REQ_STARTED = http.client._CS_REQ_STARTED  # type: ignore[attr-defined]
 _legal_header_name = http.client._is_legal_header_name  # type: ignore[attr-defined]
 _illegal_header_value = http.client._is_illegal_header_value  # type: ignore[attr-defined]
 _PLAIN_PUTHEADERS = (HTTPConnection.putheader, HTTPSConnection.putheader)
+_HTTP_CLIENT_PUTHEADER = http.client.HTTPConnection.putheader
+_URLLIB3_PUTHEADER = HTTPConnection.putheader
+
+
+def _putheaders_unpatched() -> bool:
+    """Are the putheaders the fast path stands in for (urllib3's, and the
+    http.client one it calls) and http.client's checks still the originals?
+    (A spy in a test, an APM agent's wrapper, patch them at run time.)"""
+    return (
+        http.client.HTTPConnection.putheader is _HTTP_CLIENT_PUTHEADER
+        and HTTPConnection.putheader is _URLLIB3_PUTHEADER
+        and HTTPSConnection.putheader is _URLLIB3_PUTHEADER
+        and http.client._is_legal_header_name is _legal_header_name  # type: ignore[attr-defined]
+        and http.client._is_illegal_header_value is _illegal_header_value  # type: ignore[attr-defined]
+    )
 
 
 #: How long a request with "Expect: 100-continue" waits for the 100 (or an
@@ -359,13 +374,15 @@ class ManagedHTTPConnection(HTTPConnection):
         # same checks and the same line in the buffer, without urllib3's
         # SKIP_HEADER scan and http.client's generic value loop. Anything
         # else, or a failed check, is theirs (with their errors), as is a
-        # class that overrides putheader (a recorder's).
+        # class that overrides putheader (a recorder's) and a putheader
+        # patched at run time.
         if self._rm_plain_headers and len(values) == 1 and type(header) is str:
             (value,) = values
             if (
                 type(value) is str
                 and value != SKIP_HEADER
                 and self._HTTPConnection__state == _CS_REQ_STARTED  # type: ignore[attr-defined]
+                and _putheaders_unpatched()
             ):
                 name = header.encode("ascii")
                 data = value.encode("latin-1")
