@@ -645,3 +645,54 @@ def test_lifecycle_enums_hash_by_identity_and_still_key_dicts() -> None:
             assert enum_class(member.value) is member
     counts = pickle.loads(pickle.dumps({CloseReason.FORK: 1, CloseReason.ERROR: 2}))
     assert counts[CloseReason.FORK] == 1 and counts[CloseReason.ERROR] == 2
+
+
+def _big_head(request: Any) -> Reply:
+    if request.path == "/long":
+        return Reply(body=b"long", headers=[("X-Long", "a" * 70000)])
+    return Reply(body=b"many", headers=[(f"X-H{i}", "v") for i in range(150)])
+
+
+def _head_outcome(session: requests.Session, url: str) -> Any:
+    with session:
+        try:
+            response = session.get(url, timeout=10)
+        except requests.RequestException as exc:
+            return type(exc)
+        return response.status_code, response.content, len(response.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        ("/many", "_MAXHEADERS", 1000),
+        ("/long", "_MAXLINE", 100_000),
+        ("/many", "_MAXHEADERS", 10),
+    ],
+    ids=["more headers", "longer lines", "fewer headers"],
+)
+def test_http_clients_head_limits_changed_at_run_time_are_honoured(
+    monkeypatch: pytest.MonkeyPatch, path: str, name: str, value: int
+) -> None:
+    # http.client._MAXHEADERS = 1000 is the usual answer to "got more than
+    # 100 headers": a ManagedSession reads the head as requests does then
+    monkeypatch.setattr(http.client, name, value)
+    with Server(_big_head) as server:
+        expected = _head_outcome(requests.Session(), server.url + path)
+        assert _head_outcome(ManagedSession(), server.url + path) == expected
+
+
+def test_a_patched_parse_headers_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = http.client.parse_headers
+    calls: list[int] = []
+
+    def counting(fp: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(fp, *args, **kwargs)
+
+    monkeypatch.setattr(http.client, "parse_headers", counting)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                assert session.get(server.url + "/p", timeout=10).text == "ok"
+    assert calls == [1, 1]
