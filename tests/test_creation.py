@@ -83,6 +83,24 @@ def test_a_patched_user_agent_or_accept_encoding_is_honoured(
         assert session.headers["User-Agent"] == requests.utils.default_user_agent()
 
 
+def test_a_patched_requests_sessions_default_headers_is_honoured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the name requests.Session.__init__ calls (a test's or an app's way of
+    # setting every session's headers): the headers sent are requests' own
+    def mine() -> CaseInsensitiveDict[str]:
+        return CaseInsensitiveDict({"User-Agent": "app/2", "X-App": "1"})
+
+    monkeypatch.setattr(requests.sessions, "default_headers", mine)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                session.get(server.url + "/h", timeout=10)
+        expected, got = (request.headers for request in server.requests)
+    assert expected["x-app"] == "1"
+    assert got == expected
+
+
 def test_the_cookie_jar_is_what_cookiejar_from_dict_gives() -> None:
     expected = requests.cookies.cookiejar_from_dict({})  # type: ignore[no-untyped-call]
     with ManagedSession() as first, ManagedSession() as second:

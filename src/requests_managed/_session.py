@@ -471,11 +471,25 @@ _REQUESTS_INIT = vars(_REQUESTS_SESSION)["__init__"]
 _REQUESTS_MOUNT = vars(_REQUESTS_SESSION)["mount"]
 
 
+# The helpers requests.Session.__init__ calls, looked up in requests.sessions
+# at each call: patched (a test's or an app's defaults), requests' own
+# __init__ runs.
+_SESSIONS_MODULE: Any = requests.sessions
+_DEFAULT_HEADERS = _SESSIONS_MODULE.default_headers
+_DEFAULT_HOOKS = _SESSIONS_MODULE.default_hooks
+_COOKIEJAR_FROM_DICT = _SESSIONS_MODULE.cookiejar_from_dict
+
+
 def _plain_session_init(session: requests.Session) -> bool:
     mro = type(session).__mro__
     following = mro[mro.index(ManagedSession) + 1]
-    return following is _REQUESTS_SESSION and (
-        vars(_REQUESTS_SESSION).get("__init__") is _REQUESTS_INIT
+    sessions = _SESSIONS_MODULE
+    return (
+        following is _REQUESTS_SESSION
+        and vars(_REQUESTS_SESSION).get("__init__") is _REQUESTS_INIT
+        and sessions.default_headers is _DEFAULT_HEADERS
+        and sessions.default_hooks is _DEFAULT_HOOKS
+        and sessions.cookiejar_from_dict is _COOKIEJAR_FROM_DICT
     )
 
 
