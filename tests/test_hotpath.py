@@ -696,3 +696,53 @@ def test_a_patched_parse_headers_is_used(monkeypatch: pytest.MonkeyPatch) -> Non
             with session:
                 assert session.get(server.url + "/p", timeout=10).text == "ok"
     assert calls == [1, 1]
+
+
+_SPY_FIRST = """
+import http.client
+import sys
+
+import requests
+
+original = http.client.HTTPConnection.putheader
+seen = []
+
+
+def spy(self, header, *values):
+    seen[-1].append((header, values))
+    return original(self, header, *values)
+
+
+# in place before requests_managed is first imported (an agent started first)
+http.client.HTTPConnection.putheader = spy
+from requests_managed import ManagedSession
+
+for session in (requests.Session(), ManagedSession()):
+    seen.append([])
+    with session:
+        session.get(sys.argv[1], timeout=10)
+print(seen[0] == seen[1], len(seen[0]), len(seen[1]))
+"""
+
+
+def test_a_putheader_patched_before_the_first_import_sees_every_header() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import requests_managed
+
+    source = os.path.dirname(os.path.dirname(requests_managed.__file__))
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    with Server() as server:
+        result = subprocess.run(
+            [sys.executable, "-c", _SPY_FIRST, server.url + "/p"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+    same, expected, _ = result.stdout.split()
+    assert int(expected) > 0
+    assert same == "True", result.stdout

@@ -29,7 +29,6 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from http import cookiejar
-from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from requests import PreparedRequest, Request
@@ -38,7 +37,7 @@ from requests import sessions as _sessions
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
-from ._response import ManagedHTTPResponse
+from ._response import ManagedHTTPResponse, own_function
 
 if TYPE_CHECKING:
     import requests
@@ -300,24 +299,14 @@ def resolve_proxies(
 
 #: requests.sessions, read at each call (tests patch its helpers)
 _helpers: Any = _sessions
-
-
-def _requests_own(function: Any, module: Any) -> Any:
-    """``function`` if it is the one defined in ``module`` (requests' own);
-    otherwise something no function is, so the shortcut that compares with
-    it never applies: a mock active when this module is first imported
-    (requests-mock patches ``Session.send``) is not taken for requests."""
-    if type(function) is FunctionType and function.__globals__ is vars(module):
-        return function
-    return object()
-
-
-_ORIGINAL_EXTRACT = _requests_own(_helpers.extract_cookies_to_jar, _cookies)
-_ORIGINAL_RESOLVE_REDIRECTS = _requests_own(
+# requests' own functions (a mock active when this module is first imported,
+# requests-mock's patched Session.send, is not taken for requests')
+_ORIGINAL_EXTRACT = own_function(_helpers.extract_cookies_to_jar, _cookies)
+_ORIGINAL_RESOLVE_REDIRECTS = own_function(
     _helpers.Session.resolve_redirects, _sessions
 )
 #: What send() stands in for: it is used only where this is what would run.
-SESSION_SEND = _requests_own(_helpers.Session.send, _sessions)
+SESSION_SEND = own_function(_helpers.Session.send, _sessions)
 
 
 def _sets_no_cookie(jar: Any, raw: Any) -> bool:

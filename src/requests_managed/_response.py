@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from http.client import HTTPException
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from requests import Response
@@ -84,12 +85,28 @@ _PLAIN_HEAD = re.compile(rf"(?:{_TOKEN}:[\t\x20-\x7e]*\r?\n)*\r?\n")
 _FIELD = re.compile(rf"({_TOKEN}):[\t ]*([\t\x20-\x7e]*)\r?\n")
 _MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 _MAXHEADERS = http.client._MAXHEADERS  # type: ignore[attr-defined]
-# what begin() stands in for, as this module found it
 _HTTP_CLIENT: Any = http.client
-_PARSE_HEADERS = _HTTP_CLIENT.parse_headers
-_READ_HEADERS = getattr(_HTTP_CLIENT, "_read_headers", None)
-_BEGIN = _HTTP_CLIENT.HTTPResponse.begin
-_CHECK_CLOSE = _HTTP_CLIENT.HTTPResponse._check_close
+
+
+def own_function(function: Any, module: Any) -> Any:
+    """``function`` if it is the one defined in ``module``; otherwise
+    something no function is, so that a shortcut comparing with it never
+    applies (a spy, an agent's wrapper or a mock in place when this library
+    is first imported is not taken for the original)."""
+    if type(function) is FunctionType and function.__globals__ is vars(module):
+        return function
+    return object()
+
+
+# what begin() stands in for
+_PARSE_HEADERS = own_function(_HTTP_CLIENT.parse_headers, http.client)
+_READ_HEADERS = (
+    own_function(_HTTP_CLIENT._read_headers, http.client)
+    if hasattr(_HTTP_CLIENT, "_read_headers")
+    else None
+)
+_BEGIN = own_function(_HTTP_CLIENT.HTTPResponse.begin, http.client)
+_CHECK_CLOSE = own_function(_HTTP_CLIENT.HTTPResponse._check_close, http.client)
 
 
 def _http_client_unpatched() -> bool:

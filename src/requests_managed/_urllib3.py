@@ -38,6 +38,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
+from urllib3 import connection as _urllib3_connection
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
@@ -57,7 +58,7 @@ from ._errors import WriteStalled
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
 from ._policy import ExchangeFacts, may_replay, replay_refusal
-from ._response import ManagedHTTPResponse, StrictHTTPResponse
+from ._response import ManagedHTTPResponse, StrictHTTPResponse, own_function
 from ._timeouts import MIN_SOCKET_TIMEOUT, Timeout, socket_phase
 
 __all__ = [
@@ -159,8 +160,8 @@ _CS_REQ_STARTED = http.client._CS_REQ_STARTED  # type: ignore[attr-defined]
 _legal_header_name = http.client._is_legal_header_name  # type: ignore[attr-defined]
 _illegal_header_value = http.client._is_illegal_header_value  # type: ignore[attr-defined]
 _PLAIN_PUTHEADERS = (HTTPConnection.putheader, HTTPSConnection.putheader)
-_HTTP_CLIENT_PUTHEADER = http.client.HTTPConnection.putheader
-_URLLIB3_PUTHEADER = HTTPConnection.putheader
+_HTTP_CLIENT_PUTHEADER = own_function(http.client.HTTPConnection.putheader, http.client)
+_URLLIB3_PUTHEADER = own_function(HTTPConnection.putheader, _urllib3_connection)
 
 
 def _putheaders_unpatched() -> bool:
