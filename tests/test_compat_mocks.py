@@ -121,3 +121,43 @@ def test_requests_mock_under_install_covers_every_session(server: Server) -> Non
         for session in [before, *locals().get("sessions", [])]:
             session.close()
     assert server.connections_opened == 0
+
+
+_MOCK_FIRST = """
+import sys
+import requests_mock
+
+url = sys.argv[1]
+with requests_mock.Mocker() as mocker:
+    mocker.get(url, text="mocked")
+    # first imported while the mock patches requests.Session.send
+    from requests_managed import ManagedSession
+
+    with ManagedSession() as session:
+        print(session.get(url, timeout=10).text)
+"""
+
+
+def test_requests_mock_active_when_the_library_is_first_imported_intercepts(
+    server: Server,
+) -> None:
+    # a test that imports the code under test inside the mock's block: the
+    # send shortcut must not take the mock's send for requests' own
+    import os
+    import subprocess
+    import sys
+
+    import requests_managed
+
+    source = os.path.dirname(os.path.dirname(requests_managed.__file__))
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", _MOCK_FIRST, f"{server.url}/items"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert result.stdout.strip() == "mocked"
+    assert server.connections_opened == 0

@@ -83,6 +83,24 @@ def test_a_patched_user_agent_or_accept_encoding_is_honoured(
         assert session.headers["User-Agent"] == requests.utils.default_user_agent()
 
 
+def test_a_patched_requests_sessions_default_headers_is_honoured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the name requests.Session.__init__ calls (a test's or an app's way of
+    # setting every session's headers): the headers sent are requests' own
+    def mine() -> CaseInsensitiveDict[str]:
+        return CaseInsensitiveDict({"User-Agent": "app/2", "X-App": "1"})
+
+    monkeypatch.setattr(requests.sessions, "default_headers", mine)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                session.get(server.url + "/h", timeout=10)
+        expected, got = (request.headers for request in server.requests)
+    assert expected["x-app"] == "1"
+    assert got == expected
+
+
 def test_the_cookie_jar_is_what_cookiejar_from_dict_gives() -> None:
     expected = requests.cookies.cookiejar_from_dict({})  # type: ignore[no-untyped-call]
     with ManagedSession() as first, ManagedSession() as second:
@@ -249,3 +267,37 @@ def test_the_finalizer_warns_at_the_creating_line_of_long_module_code(
         (ResourceWarning, "their_module.py", 301)
     ]
     assert "created at their_module.py:301" in str(caught[0].message)
+
+
+_PATCHED_FIRST = """
+import requests
+import requests.sessions
+from requests.structures import CaseInsensitiveDict
+
+# in place before requests_managed is first imported
+requests.sessions.default_headers = lambda: CaseInsensitiveDict({"X-App": "1"})
+from requests_managed import ManagedSession
+
+plain, managed = requests.Session(), ManagedSession()
+print(dict(plain.headers) == dict(managed.headers), dict(managed.headers))
+managed.close()
+"""
+
+
+def test_a_default_headers_patched_before_the_first_import_is_honoured() -> None:
+    import subprocess
+    import sys
+
+    import requests_managed
+
+    source = os.path.dirname(os.path.dirname(requests_managed.__file__))
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-c", _PATCHED_FIRST],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert result.stdout.startswith("True"), result.stdout

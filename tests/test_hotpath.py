@@ -288,6 +288,34 @@ def test_a_class_with_its_own_putheader_keeps_it() -> None:
 
 
 @pytest.mark.parametrize(
+    "target",
+    [http.client.HTTPConnection, HTTPConnection],
+    ids=["http.client", "urllib3"],
+)
+def test_a_putheader_patched_at_run_time_sees_every_header(
+    monkeypatch: pytest.MonkeyPatch, target: type
+) -> None:
+    # what a spy in a test, or an APM agent's wrapper, does once the classes
+    # exist: every header still goes through it, as with requests.Session
+    original = target.putheader
+    seen: list[list[Any]] = []
+
+    def spy(self: Any, header: Any, *values: Any) -> None:
+        seen[-1].append((header, values))
+        original(self, header, *values)
+
+    monkeypatch.setattr(target, "putheader", spy)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            seen.append([])
+            with session:
+                session.get(server.url + "/p", headers={"X-A": "1"}, timeout=10)
+    expected, got = seen
+    assert ("X-A", ("1",)) in expected
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     "timeout",
     [
         Timeout(connect=5, read=30),
@@ -500,6 +528,29 @@ def test_the_request_bytes_are_what_requests_sends(options: dict[str, Any]) -> N
     assert got == expected
 
 
+def test_proxy_headers_replace_a_header_of_another_case_as_requests_does() -> None:
+    # A pool to an HTTP proxy adds its proxy headers (the credentials of the
+    # proxy URL) to requests' CaseInsensitiveDict: "proxy-authorization" is
+    # replaced, not sent twice.
+    capture = _Capture(2)
+    proxy = capture.url.replace("http://", "http://user:pw@")
+    try:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                session.trust_env = False
+                session.get(
+                    "http://origin.test/p",
+                    headers={"proxy-authorization": "Bearer mine", "x-a": "1"},
+                    proxies={"http": proxy},
+                    timeout=10,
+                )
+    finally:
+        capture.close()
+    expected, got = capture.received
+    assert expected.lower().count(b"proxy-authorization:") == 1
+    assert got == expected
+
+
 def test_built_responses_have_every_attribute_response_sets_each_their_own() -> None:
     with Server(_site) as server:
         expected = requests.get(server.url + "/plain", timeout=10)
@@ -594,3 +645,104 @@ def test_lifecycle_enums_hash_by_identity_and_still_key_dicts() -> None:
             assert enum_class(member.value) is member
     counts = pickle.loads(pickle.dumps({CloseReason.FORK: 1, CloseReason.ERROR: 2}))
     assert counts[CloseReason.FORK] == 1 and counts[CloseReason.ERROR] == 2
+
+
+def _big_head(request: Any) -> Reply:
+    if request.path == "/long":
+        return Reply(body=b"long", headers=[("X-Long", "a" * 70000)])
+    return Reply(body=b"many", headers=[(f"X-H{i}", "v") for i in range(150)])
+
+
+def _head_outcome(session: requests.Session, url: str) -> Any:
+    with session:
+        try:
+            response = session.get(url, timeout=10)
+        except requests.RequestException as exc:
+            return type(exc)
+        return response.status_code, response.content, len(response.headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        ("/many", "_MAXHEADERS", 1000),
+        ("/long", "_MAXLINE", 100_000),
+        ("/many", "_MAXHEADERS", 10),
+    ],
+    ids=["more headers", "longer lines", "fewer headers"],
+)
+def test_http_clients_head_limits_changed_at_run_time_are_honoured(
+    monkeypatch: pytest.MonkeyPatch, path: str, name: str, value: int
+) -> None:
+    # http.client._MAXHEADERS = 1000 is the usual answer to "got more than
+    # 100 headers": a ManagedSession reads the head as requests does then
+    monkeypatch.setattr(http.client, name, value)
+    with Server(_big_head) as server:
+        expected = _head_outcome(requests.Session(), server.url + path)
+        assert _head_outcome(ManagedSession(), server.url + path) == expected
+
+
+def test_a_patched_parse_headers_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = http.client.parse_headers
+    calls: list[int] = []
+
+    def counting(fp: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(fp, *args, **kwargs)
+
+    monkeypatch.setattr(http.client, "parse_headers", counting)
+    with Server() as server:
+        for session in (requests.Session(), ManagedSession()):
+            with session:
+                assert session.get(server.url + "/p", timeout=10).text == "ok"
+    assert calls == [1, 1]
+
+
+_SPY_FIRST = """
+import http.client
+import sys
+
+import requests
+
+original = http.client.HTTPConnection.putheader
+seen = []
+
+
+def spy(self, header, *values):
+    seen[-1].append((header, values))
+    return original(self, header, *values)
+
+
+# in place before requests_managed is first imported (an agent started first)
+http.client.HTTPConnection.putheader = spy
+from requests_managed import ManagedSession
+
+for session in (requests.Session(), ManagedSession()):
+    seen.append([])
+    with session:
+        session.get(sys.argv[1], timeout=10)
+print(seen[0] == seen[1], len(seen[0]), len(seen[1]))
+"""
+
+
+def test_a_putheader_patched_before_the_first_import_sees_every_header() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import requests_managed
+
+    source = os.path.dirname(os.path.dirname(requests_managed.__file__))
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    with Server() as server:
+        result = subprocess.run(
+            [sys.executable, "-c", _SPY_FIRST, server.url + "/p"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+    same, expected, _ = result.stdout.split()
+    assert int(expected) > 0
+    assert same == "True", result.stdout

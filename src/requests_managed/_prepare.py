@@ -37,7 +37,7 @@ from requests import sessions as _sessions
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
-from ._response import ManagedHTTPResponse
+from ._response import ManagedHTTPResponse, own_function
 
 if TYPE_CHECKING:
     import requests
@@ -299,10 +299,14 @@ def resolve_proxies(
 
 #: requests.sessions, read at each call (tests patch its helpers)
 _helpers: Any = _sessions
-_ORIGINAL_EXTRACT = _helpers.extract_cookies_to_jar
-_ORIGINAL_RESOLVE_REDIRECTS = _helpers.Session.resolve_redirects
+# requests' own functions (a mock active when this module is first imported,
+# requests-mock's patched Session.send, is not taken for requests')
+_ORIGINAL_EXTRACT = own_function(_helpers.extract_cookies_to_jar, _cookies)
+_ORIGINAL_RESOLVE_REDIRECTS = own_function(
+    _helpers.Session.resolve_redirects, _sessions
+)
 #: What send() stands in for: it is used only where this is what would run.
-SESSION_SEND = _helpers.Session.send
+SESSION_SEND = own_function(_helpers.Session.send, _sessions)
 
 
 def _sets_no_cookie(jar: Any, raw: Any) -> bool:

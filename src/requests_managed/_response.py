@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from http.client import HTTPException
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from requests import Response
@@ -84,6 +85,44 @@ _PLAIN_HEAD = re.compile(rf"(?:{_TOKEN}:[\t\x20-\x7e]*\r?\n)*\r?\n")
 _FIELD = re.compile(rf"({_TOKEN}):[\t ]*([\t\x20-\x7e]*)\r?\n")
 _MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 _MAXHEADERS = http.client._MAXHEADERS  # type: ignore[attr-defined]
+_HTTP_CLIENT: Any = http.client
+
+
+def own_function(function: Any, module: Any) -> Any:
+    """``function`` if it is the one defined in ``module``; otherwise
+    something no function is, so that a shortcut comparing with it never
+    applies (a spy, an agent's wrapper or a mock in place when this library
+    is first imported is not taken for the original)."""
+    if type(function) is FunctionType and function.__globals__ is vars(module):
+        return function
+    return object()
+
+
+# what begin() stands in for
+_PARSE_HEADERS = own_function(_HTTP_CLIENT.parse_headers, http.client)
+_READ_HEADERS = (
+    own_function(_HTTP_CLIENT._read_headers, http.client)
+    if hasattr(_HTTP_CLIENT, "_read_headers")
+    else None
+)
+_BEGIN = own_function(_HTTP_CLIENT.HTTPResponse.begin, http.client)
+_CHECK_CLOSE = own_function(_HTTP_CLIENT.HTTPResponse._check_close, http.client)
+
+
+def _http_client_unpatched() -> bool:
+    """Are ``http.client``'s head limits and head-reading functions still
+    the ones :func:`read_head` and ``begin()`` mirror? (``http.client.
+    _MAXHEADERS = 1000`` is the usual answer to "got more than 100
+    headers".)"""
+    hc = _HTTP_CLIENT
+    return (
+        hc._MAXLINE == _MAXLINE
+        and hc._MAXHEADERS == _MAXHEADERS
+        and hc.parse_headers is _PARSE_HEADERS
+        and getattr(hc, "_read_headers", None) is _READ_HEADERS
+        and hc.HTTPResponse.begin is _BEGIN
+        and hc.HTTPResponse._check_close is _CHECK_CLOSE
+    )
 
 
 def read_head(fp: Any) -> list[bytes]:
@@ -154,7 +193,8 @@ class StrictHTTPResponse(http.client.HTTPResponse):
     ``begin()`` is ``http.client``'s, step for step, with the head read by
     :func:`read_head` and parsed by :func:`parse_head`; with
     ``debuglevel`` set it is ``http.client``'s own, which prints what it
-    reads.
+    reads, and so it is when ``http.client``'s limits or head-reading
+    functions were changed at run time.
     """
 
     interim: list[tuple[int, http.client.HTTPMessage]]
@@ -163,7 +203,7 @@ class StrictHTTPResponse(http.client.HTTPResponse):
         if self.headers is not None:  # already begun (http.client's rule)
             return
         self.interim = []
-        if self.debuglevel > 0:
+        if self.debuglevel > 0 or not _http_client_unpatched():
             self._rm_begin_verbose()
             return
         fp = self.fp

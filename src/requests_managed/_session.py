@@ -29,6 +29,7 @@ from ._environment import EnvironmentCache
 from ._errors import translate_send
 from ._limits import PoolLimits
 from ._policy import KeepAlivePolicy
+from ._response import own_function
 from ._stats import ConnectionListener, PoolStats
 from ._timeouts import Timeout, TimeoutTypes, socket_phase
 from ._validate import check_count
@@ -467,15 +468,33 @@ _DEFAULT_POLICY = KeepAlivePolicy()
 # it against requests' own, attribute by attribute.
 # (Captured at import, before any install() patches that class's __new__.)
 _REQUESTS_SESSION: type[requests.Session] = requests.Session
-_REQUESTS_INIT = vars(_REQUESTS_SESSION)["__init__"]
-_REQUESTS_MOUNT = vars(_REQUESTS_SESSION)["mount"]
+_REQUESTS_INIT = own_function(vars(_REQUESTS_SESSION)["__init__"], requests.sessions)
+_REQUESTS_MOUNT = own_function(vars(_REQUESTS_SESSION)["mount"], requests.sessions)
+
+
+# The helpers requests.Session.__init__ calls, looked up in requests.sessions
+# at each call: patched (a test's or an app's defaults), requests' own
+# __init__ runs.
+_SESSIONS_MODULE: Any = requests.sessions
+# (requests' own functions: one patched before this module was first
+# imported is not taken for requests')
+_DEFAULT_HEADERS = own_function(_SESSIONS_MODULE.default_headers, requests.utils)
+_DEFAULT_HOOKS = own_function(_SESSIONS_MODULE.default_hooks, requests.hooks)
+_COOKIEJAR_FROM_DICT = own_function(
+    _SESSIONS_MODULE.cookiejar_from_dict, requests.cookies
+)
 
 
 def _plain_session_init(session: requests.Session) -> bool:
     mro = type(session).__mro__
     following = mro[mro.index(ManagedSession) + 1]
-    return following is _REQUESTS_SESSION and (
-        vars(_REQUESTS_SESSION).get("__init__") is _REQUESTS_INIT
+    sessions = _SESSIONS_MODULE
+    return (
+        following is _REQUESTS_SESSION
+        and vars(_REQUESTS_SESSION).get("__init__") is _REQUESTS_INIT
+        and sessions.default_headers is _DEFAULT_HEADERS
+        and sessions.default_hooks is _DEFAULT_HOOKS
+        and sessions.cookiejar_from_dict is _COOKIEJAR_FROM_DICT
     )
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPConnectionPool, HTTPResponse, HTTPSConnectionPool, PoolManager
+from urllib3 import connection as _urllib3_connection
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
@@ -57,7 +58,7 @@ from ._errors import WriteStalled
 from ._lifecycle import ConnRecord
 from ._manager import ConnectionManager, DeadlinePassed, PoolSlot
 from ._policy import ExchangeFacts, may_replay, replay_refusal
-from ._response import ManagedHTTPResponse, StrictHTTPResponse
+from ._response import ManagedHTTPResponse, StrictHTTPResponse, own_function
 from ._timeouts import MIN_SOCKET_TIMEOUT, Timeout, socket_phase
 
 __all__ = [
@@ -159,6 +160,21 @@ _CS_REQ_STARTED = http.client._CS_REQ_STARTED  # type: ignore[attr-defined]
 _legal_header_name = http.client._is_legal_header_name  # type: ignore[attr-defined]
 _illegal_header_value = http.client._is_illegal_header_value  # type: ignore[attr-defined]
 _PLAIN_PUTHEADERS = (HTTPConnection.putheader, HTTPSConnection.putheader)
+_HTTP_CLIENT_PUTHEADER = own_function(http.client.HTTPConnection.putheader, http.client)
+_URLLIB3_PUTHEADER = own_function(HTTPConnection.putheader, _urllib3_connection)
+
+
+def _putheaders_unpatched() -> bool:
+    """Are the putheaders the fast path stands in for (urllib3's, and the
+    http.client one it calls) and http.client's checks still the originals?
+    (A spy in a test, an APM agent's wrapper, patch them at run time.)"""
+    return (
+        http.client.HTTPConnection.putheader is _HTTP_CLIENT_PUTHEADER
+        and HTTPConnection.putheader is _URLLIB3_PUTHEADER
+        and HTTPSConnection.putheader is _URLLIB3_PUTHEADER
+        and http.client._is_legal_header_name is _legal_header_name  # type: ignore[attr-defined]
+        and http.client._is_illegal_header_value is _illegal_header_value  # type: ignore[attr-defined]
+    )
 
 
 #: How long a request with "Expect: 100-continue" waits for the 100 (or an
@@ -359,13 +375,15 @@ class ManagedHTTPConnection(HTTPConnection):
         # same checks and the same line in the buffer, without urllib3's
         # SKIP_HEADER scan and http.client's generic value loop. Anything
         # else, or a failed check, is theirs (with their errors), as is a
-        # class that overrides putheader (a recorder's).
+        # class that overrides putheader (a recorder's) and a putheader
+        # patched at run time.
         if self._rm_plain_headers and len(values) == 1 and type(header) is str:
             (value,) = values
             if (
                 type(value) is str
                 and value != SKIP_HEADER
                 and self._HTTPConnection__state == _CS_REQ_STARTED  # type: ignore[attr-defined]
+                and _putheaders_unpatched()
             ):
                 name = header.encode("ascii")
                 data = value.encode("latin-1")
@@ -562,10 +580,12 @@ class ManagedHTTPConnectionPool(HTTPConnectionPool):
             and not isinstance(retries, _DeadlineBoundSleeps)
         ):
             retries = _bound_sleeps(retries, scope.deadline)
-        if type(headers) is CaseInsensitiveDict:
+        if type(headers) is CaseInsensitiveDict and not self.proxy_headers:
             # requests' headers: urllib3 iterates them twice (names, then
             # items), which a CaseInsensitiveDict does in Python, item by
             # item; the same names and values in the same order, as a dict
+            # (not with proxy headers: urllib3 adds them with update(), which
+            # replaces a header of another case only in requests' dict)
             headers = dict(headers._store.values())  # type: ignore[attr-defined]
         attempt = _Attempt()
         token = _attempt.set(attempt)
