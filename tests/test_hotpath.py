@@ -249,6 +249,8 @@ def _put(cls: type[HTTPConnection], header: Any, *values: Any) -> Any:
     conn = cls("127.0.0.1", 9)
     conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
     conn._buffer.clear()  # type: ignore[attr-defined]
+    if isinstance(conn, ManagedHTTPConnection):
+        conn._rm_fast_headers = True  # as request() sets it for its headers
     try:
         conn.putheader(header, *values)
     except Exception as exc:  # the exception is the outcome
@@ -746,3 +748,41 @@ def test_a_putheader_patched_before_the_first_import_sees_every_header() -> None
     same, expected, _ = result.stdout.split()
     assert int(expected) > 0
     assert same == "True", result.stdout
+
+
+def test_send_runs_a_resolve_redirects_patched_on_the_instance() -> None:
+    seen: list[int] = []
+    with Server(_site) as server, ManagedSession() as session:
+        original = session.resolve_redirects
+
+        def patched(resp: Any, req: Any, **kwargs: Any) -> Any:
+            seen.append(resp.status_code)
+            return original(resp, req, **kwargs)
+
+        session.resolve_redirects = patched  # type: ignore[method-assign]
+        assert session.get(server.url + "/plain").content == b"landed"
+    assert seen == [200]
+
+
+def test_putheader_outside_a_request_is_http_clients() -> None:
+    # the low-level http.client API (putrequest, putheader, endheaders) on a
+    # managed connection: the fast path is decided per request(), so here
+    # every header goes through urllib3's and http.client's own putheader
+    calls: list[str] = []
+    original = HTTPConnection.putheader
+
+    def spy(self: Any, header: Any, *values: Any) -> None:
+        calls.append(header)
+        original(self, header, *values)
+
+    conn = ManagedHTTPConnection("127.0.0.1", 9)
+    conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+    assert conn._rm_fast_headers is False
+    conn._rm_plain_headers = True
+    HTTPConnection.putheader = spy  # type: ignore[method-assign]
+    try:
+        conn.putheader("X-A", "1")
+    finally:
+        HTTPConnection.putheader = original  # type: ignore[method-assign]
+    assert calls == ["X-A"]
+    assert conn._buffer[-1] == b"X-A: 1"  # type: ignore[attr-defined]

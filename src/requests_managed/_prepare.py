@@ -365,7 +365,9 @@ def send(
         _helpers.extract_cookies_to_jar(session.cookies, request, r.raw)
     history: list[requests.Response] = []
     if allow_redirects and (
-        type(session).resolve_redirects is not _ORIGINAL_RESOLVE_REDIRECTS
+        # (the bound method: a patch on the instance counts too)
+        getattr(session.resolve_redirects, "__func__", None)
+        is not _ORIGINAL_RESOLVE_REDIRECTS
         or session.get_redirect_target(r) is not None
     ):
         history = list(session.resolve_redirects(r, request, **kwargs))

@@ -207,6 +207,8 @@ class ManagedHTTPConnection(HTTPConnection):
     response_class = StrictHTTPResponse
     #: putheader's fast path is taken (the class's putheader is urllib3's)
     _rm_plain_headers = True
+    #: ... and taken for the request being written (see request())
+    _rm_fast_headers = False
     #: The write timeout of the request being sent; _KEEP: leave the socket's
     #: timeout as urllib3 set it (a connection used outside a managed scope).
     _rm_write: Any = _KEEP
@@ -344,12 +346,15 @@ class ManagedHTTPConnection(HTTPConnection):
         self._rm_head_sent = self._rm_body_skipped = False
         if self.sock is not None:  # else connect() comes first
             self._rm.phase = "write"
+        # putheader's fast path, decided once for the headers of this request
+        # (outside request(), a putheader call is always theirs)
+        self._rm_fast_headers = self._rm_plain_headers and _putheaders_unpatched()
         try:
             super().request(method, url, body=body, headers=headers, **kwargs)
         except _FinalBeforeBody:
             self._rm_body_skipped = True
         finally:
-            self._rm_expect = False
+            self._rm_expect = self._rm_fast_headers = False
 
     def _rm_await_continue(self) -> None:
         """Before the first body byte: wait for the server's word."""
@@ -377,13 +382,12 @@ class ManagedHTTPConnection(HTTPConnection):
         # else, or a failed check, is theirs (with their errors), as is a
         # class that overrides putheader (a recorder's) and a putheader
         # patched at run time.
-        if self._rm_plain_headers and len(values) == 1 and type(header) is str:
+        if self._rm_fast_headers and len(values) == 1 and type(header) is str:
             (value,) = values
             if (
                 type(value) is str
                 and value != SKIP_HEADER
                 and self._HTTPConnection__state == _CS_REQ_STARTED  # type: ignore[attr-defined]
-                and _putheaders_unpatched()
             ):
                 name = header.encode("ascii")
                 data = value.encode("latin-1")
