@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+import callgrind
 import requests
 import urllib3
 
@@ -53,27 +51,9 @@ def _child(client: str, count: int) -> None:
 
 
 def _instructions(client: str, count: int) -> int:
-    result = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            client,
-            str(count),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+    return callgrind.count(
+        str(Path(__file__).resolve()), client, str(count), timeout=900
     )
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from valgrind:\n{result.stderr}")
-    return int(found.group(1))
 
 
 def _per_request(client: str) -> float:

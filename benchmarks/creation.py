@@ -15,13 +15,12 @@ untraced), so each counts a connection opened and closed as well.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import callgrind
 
 BASE = 20
 
@@ -102,27 +101,9 @@ def _child(case: str, count: int) -> None:
 
 
 def _instructions(case: str, count: int) -> int:
-    result = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            case,
-            str(count),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+    return callgrind.count(
+        str(Path(__file__).resolve()), case, str(count), timeout=1800
     )
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from valgrind:\n{result.stderr}")
-    return int(found.group(1))
 
 
 def main() -> int:
